@@ -1,0 +1,315 @@
+"""Language modelling: predict x_t from x_<t, scored by perplexity.
+
+Default (the main job): the lecture's vanilla RNN on The Time Machine at
+character level, `python launch.py --experiment=lm`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from rnn_jax import decoding
+from rnn_jax import metrics
+from rnn_jax import models
+from rnn_jax import training
+from rnn_jax.data import builders
+from rnn_jax.data import files
+from rnn_jax.data import pipelines
+from rnn_jax.data import vocab as vocab_lib
+from rnn_jax.errors import InputError
+
+NAME = 'lm'
+DEFAULT_PRESET = 'timemachine_rnn'
+LOSS_REDUCTIONS = ('token_mean', 'sequence_sum')
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Defaults = the `timemachine_rnn` preset."""
+  c = ml_collections.ConfigDict()
+  c.preset = DEFAULT_PRESET
+  c.seed = 0
+  c.model = ml_collections.ConfigDict(dict(
+      cell='rnn',            # rnn | gru | lstm
+      hidden_size=256,
+      num_layers=1,
+      bidirectional=False,   # not meaningful for a left-to-right LM
+      dropout=0.0,
+      embed_size=0,          # 0: one-hot inputs (the lecture's x_t)
+      activation='tanh',     # rnn cell only: tanh | relu
+      init_scale=0.0,        # >0: U(-s, s) for every parameter
+      recurrent=True,        # False drops W_hh: the MLP of the lecture
+      tie_weights=False,
+      unroll=1,
+  ))
+  c.data = ml_collections.ConfigDict(dict(
+      name='timemachine',    # timemachine | tinyshakespeare | ptb | files
+      level='char',          # char | word
+      preprocess='d2l',      # d2l (letters and spaces, lower case) | none
+      eos=True,              # word level: <eos> after each line
+      min_freq=1,
+      batch_size=32,
+      num_steps=35,
+      eval_batch_size=10,
+      partition='sequential',  # sequential (state carried) | random
+      train='',              # paths, for name=files
+      valid='',
+      test='',
+      valid_fraction=0.05,   # name=files without valid/test: the end of the
+      test_fraction=0.05,    # train text is split off, test last
+  ))
+  c.train = ml_collections.ConfigDict(dict(
+      optimizer='sgd',       # sgd | adam | adamw
+      learning_rate=1.0,
+      momentum=0.0,
+      weight_decay=0.0,
+      clip_norm=1.0,         # 0 disables clipping
+      schedule='constant',   # constant | step | cosine
+      decay_after_epochs=0,  # step: constant for this many epochs,
+      decay_rate=1.0,        # then x decay_rate every epoch
+      warmup_steps=0,
+      loss_reduction='token_mean',  # or sequence_sum: summed over the T
+                                    # steps, averaged over the batch (Zaremba)
+      num_epochs=40,
+      max_steps=0,           # >0 stops early (still evaluates)
+      log_every_steps=100,
+      eval_every_epochs=5,
+      checkpoint_every_steps=1000,
+      checkpoints_to_keep=2,
+  ))
+  c.generate = ml_collections.ConfigDict(dict(
+      prefix='time traveller',
+      num_tokens=60,
+      temperature=0.0,       # 0: greedy
+      top_k=0,
+      top_p=1.0,
+  ))
+  return c
+
+
+# ----------------------------------------------------------------------------
+# Data.
+
+
+def _split_lines(dc) -> dict[str, list[str]]:
+  if dc.name != 'files':
+    return builders.load_lines(dc.name)
+  lines = {'train': files.read_lines(dc.train, what='data.train file')}
+  for split in ('valid', 'test'):
+    if dc[split]:
+      lines[split] = files.read_lines(dc[split], what=f'data.{split} file')
+  if len(lines) == 3:
+    return lines
+  if len(lines) == 2:
+    raise InputError('give both data.valid and data.test, or neither')
+  # Only a train file: its last fractions become valid and test, by lines.
+  text = lines['train']
+  n = len(text)
+  n_test = int(n * dc.test_fraction)
+  n_valid = int(n * dc.valid_fraction)
+  if n_test < 1 or n_valid < 1:
+    raise InputError(f'{dc.train}: {n} lines are too few to split off '
+                     'valid and test; give data.valid and data.test')
+  return {'train': text[:n - n_valid - n_test],
+          'valid': text[n - n_valid - n_test:n - n_test],
+          'test': text[n - n_test:]}
+
+
+def load_corpus(dc) -> tuple[vocab_lib.Vocab, dict[str, np.ndarray]]:
+  """Tokenises the three splits and builds the vocab on train."""
+  lines = _split_lines(dc)
+  tokens = {split: pipelines.tokenize(lines[split], dc.level,
+                                      preprocess=dc.preprocess, eos=dc.eos)
+            for split in ('train', 'valid', 'test')}
+  for split, toks in tokens.items():
+    if len(toks) < 2:
+      raise InputError(f'{dc.name}: the {split} split has no text')
+  reserved = [vocab_lib.UNK]
+  if dc.level == 'word' and dc.eos:
+    reserved.append(vocab_lib.EOS)
+  vocab = vocab_lib.Vocab.build(tokens['train'], min_freq=dc.min_freq,
+                                reserved=reserved)
+  return vocab, {s: vocab.encode(t) for s, t in tokens.items()}
+
+
+def validate(config):
+  """Rejects values no code path accepts, before anything is written."""
+  choices = {
+      'model.cell': (config.model.cell, ('rnn', 'gru', 'lstm')),
+      'model.activation': (config.model.activation, ('tanh', 'relu')),
+      'data.level': (config.data.level, ('char', 'word')),
+      'data.preprocess': (config.data.preprocess, pipelines.PREPROCESSORS),
+      'data.partition': (config.data.partition, pipelines.PARTITIONS),
+      'data.name': (config.data.name, tuple(builders.registered()) + ('files',)),
+      'train.optimizer': (config.train.optimizer, ('sgd', 'adam', 'adamw')),
+      'train.schedule': (config.train.schedule, ('constant', 'step', 'cosine')),
+      'train.loss_reduction': (config.train.loss_reduction, LOSS_REDUCTIONS),
+  }
+  for field, (value, allowed) in choices.items():
+    if value not in allowed:
+      raise InputError(f'config field {field}={value!r}: choose one of '
+                       f'{", ".join(allowed)}')
+  positive = ['model.hidden_size', 'model.num_layers', 'data.batch_size',
+              'data.num_steps', 'data.eval_batch_size', 'train.num_epochs',
+              'train.log_every_steps', 'train.eval_every_epochs',
+              'train.checkpoints_to_keep', 'generate.num_tokens']
+  for field in positive:
+    group, key = field.split('.')
+    if config[group][key] < 1:
+      raise InputError(f'config field {field} must be >= 1, '
+                       f'got {config[group][key]}')
+  if not 0.0 <= config.model.dropout < 1.0:
+    raise InputError(f'config field model.dropout must be in [0, 1), '
+                     f'got {config.model.dropout}')
+  if config.model.bidirectional:
+    raise InputError('config field model.bidirectional: a language model '
+                     'reads left to right; a backward direction would see '
+                     'the tokens it must predict')
+
+
+# ----------------------------------------------------------------------------
+# The task given to the training loop.
+
+
+def make_model(config, vocab_size: int) -> models.LanguageModel:
+  m = config.model
+  return models.LanguageModel(
+      vocab_size=vocab_size, embed_size=m.embed_size, cell=m.cell,
+      hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout,
+      activation=m.activation, init_scale=m.init_scale or None,
+      recurrent=m.recurrent, tie_weights=m.tie_weights, unroll=m.unroll)
+
+
+class LMTask:
+  """Language modelling as a `training.Task`."""
+
+  def __init__(self, config, vocab_size: int, ids: dict[str, np.ndarray]):
+    dc = config.data
+    self.config, self.ids = config, ids
+    self.model = make_model(config, vocab_size)
+    self.stream = pipelines.LMStream(
+        ids['train'], dc.batch_size, dc.num_steps, partition=dc.partition,
+        seed=config.seed)
+    self.steps_per_epoch = self.stream.steps_per_epoch
+    self.reset_carry_every_batch = dc.partition == 'random'
+    for split in ('valid', 'test'):
+      if len(ids[split]) <= dc.eval_batch_size:
+        raise InputError(f'{dc.name}: the {split} split has '
+                         f'{len(ids[split])} tokens, fewer than '
+                         f'data.eval_batch_size={dc.eval_batch_size}')
+
+  def init_params(self, rng):
+    dc = self.config.data
+    tokens = jnp.zeros((dc.batch_size, dc.num_steps), jnp.int32)
+    return self.model.init(rng, tokens, self.initial_carry('train'))['params']
+
+  def initial_carry(self, split):
+    dc = self.config.data
+    return self.model.initial_carry(
+        dc.batch_size if split == 'train' else dc.eval_batch_size)
+
+  def loss(self, params, batch, carry, rng, train):
+    rngs = {'dropout': rng} if train else {}
+    logits, carry = self.model.apply({'params': params}, batch['inputs'],
+                                     carry, train=train, rngs=rngs)
+    nll, count = metrics.cross_entropy(logits, batch['targets'])
+    if self.config.train.loss_reduction == 'sequence_sum':
+      loss = nll / batch['inputs'].shape[0]
+    else:
+      loss = nll / count
+    return loss, ({'loss': nll, 'count': count}, carry)
+
+  def train_batch(self, epoch, index):
+    return self.stream.batch(epoch, index)
+
+  def eval_batches(self, split):
+    dc = self.config.data
+    return pipelines.lm_eval_batches(self.ids[split], dc.eval_batch_size,
+                                     dc.num_steps)
+
+  def num_tokens(self, batch):
+    return batch['inputs'].size
+
+  def derived_metrics(self, m):
+    return {'perplexity': metrics.perplexity(m['loss']),
+            'bits_per_token': metrics.bits_per_token(m['loss'])}
+
+
+# ----------------------------------------------------------------------------
+# Generation.
+
+
+def generate(config, params, vocab: vocab_lib.Vocab, seed: int = 0) -> str:
+  """The prefix followed by `generate.num_tokens` generated tokens."""
+  gc, dc = config.generate, config.data
+  model = make_model(config, len(vocab))
+  prefix_tokens = pipelines.tokenize([gc.prefix], dc.level,
+                                     preprocess=dc.preprocess, eos=False)
+  if not prefix_tokens:
+    raise InputError('config field generate.prefix is empty')
+  prefix = jnp.asarray(vocab.encode(prefix_tokens))[None, :]
+
+  def step_fn(p, tokens, carry):
+    logits, carry = model.apply({'params': p}, tokens[:, None], carry)
+    return logits[:, 0], carry
+
+  ids = decoding.generate(step_fn, params, prefix, model.initial_carry(1),
+                          jax.random.PRNGKey(seed), num_tokens=gc.num_tokens,
+                          temperature=gc.temperature, top_k=gc.top_k,
+                          top_p=gc.top_p)
+  sep = '' if dc.level == 'char' else ' '
+  return sep.join(prefix_tokens + vocab.decode(np.asarray(ids[0])))
+
+
+def _write_sample(workdir: str, config, text: str):
+  gc = config.generate
+  with open(os.path.join(workdir, 'samples.txt'), 'a', encoding='utf-8') as f:
+    f.write(f'# prefix={gc.prefix!r} temperature={gc.temperature} '
+            f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
+  print(f'generated: {text}', flush=True)
+
+
+# ----------------------------------------------------------------------------
+# Entry points.
+
+
+def run(config, workdir: str) -> dict:
+  """Trains (or resumes), evaluates, generates; writes summary.json."""
+  validate(config)
+  vocab, ids = load_corpus(config.data)
+  task = LMTask(config, len(vocab), ids)
+  print(f'{config.data.name}: vocab {len(vocab)}, tokens '
+        + ', '.join(f'{s} {len(v):,}' for s, v in ids.items()), flush=True)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+  vocab.save(os.path.join(workdir, 'vocab.json'))
+
+  result = training.train_and_evaluate(task, config, workdir)
+  _write_sample(workdir, config,
+                generate(config, result['state'].params, vocab, config.seed))
+  summary = {'experiment': NAME, 'preset': config.preset,
+             **result['summary']}
+  summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in summary.items()}
+  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+    json.dump(summary, f, indent=2)
+  return summary
+
+
+def predict(config, workdir: str) -> str:
+  """Generation from a trained workdir alone (no training data needed)."""
+  vocab_path = os.path.join(workdir, 'vocab.json')
+  if not os.path.isfile(vocab_path):
+    raise InputError(f'no vocab.json in {workdir}: not a trained lm workdir')
+  vocab = vocab_lib.Vocab.load(vocab_path)
+  params = training.load_params(workdir)
+  text = generate(config, params, vocab, config.seed)
+  _write_sample(workdir, config, text)
+  return text

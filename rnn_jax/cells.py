@@ -1,0 +1,167 @@
+"""Recurrent cells as pure functions over a params dict.
+
+Every cell splits its work in two, as cuDNN does:
+
+* ``input_projection(params, x)`` maps the inputs of *all* time steps,
+  ``[T, B, D] -> [T, B, G*H]``, in one large matmul outside the scan;
+* ``step(params, carry, xp_t)`` does what must be sequential: the recurrent
+  matmul ``h_{t-1} @ W_hh`` and the gate nonlinearities.
+
+All three cells share the parameter names of the lecture: ``W_xh`` (input to
+hidden, gates stacked along the last axis), ``W_hh`` (hidden to hidden) and
+``b_h``. The output layer ``o_t = W_ho h_t + b_o`` belongs to the model that
+reads the hidden states (see ``models.py``), so that stacks can feed one cell's
+``h`` into the next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+Params = dict[str, jax.Array]
+Carry = Any
+
+_ACTIVATIONS = {'tanh': jnp.tanh, 'relu': jax.nn.relu}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  """Shared parameter layout: W_xh [D, G*H], W_hh [H, G*H], b_h [G*H].
+
+  Attributes:
+    hidden_size: H.
+    init_scale: if set, every parameter is drawn from U(-s, s) (Zaremba et
+      al. 2014); otherwise W_xh is Glorot-uniform, W_hh orthogonal per gate
+      and biases zero.
+    recurrent: False drops the W_hh term, which turns the cell into a
+      position-wise feed-forward layer (the MLP of the lecture).
+  """
+  hidden_size: int
+  init_scale: float | None = None
+  recurrent: bool = True
+
+  num_gates = 1
+
+  def init(self, rng: jax.Array, input_size: int) -> Params:
+    h, g = self.hidden_size, self.num_gates
+    k_x, k_h, k_b = jax.random.split(rng, 3)
+    shapes = {'W_xh': (input_size, g * h), 'W_hh': (h, g * h), 'b_h': (g * h,)}
+    if self.init_scale:
+      s = self.init_scale
+      params = {name: jax.random.uniform(k, shape, jnp.float32, -s, s)
+                for (name, shape), k in zip(shapes.items(), (k_x, k_h, k_b))}
+    else:
+      orth = jax.nn.initializers.orthogonal()
+      params = {
+          'W_xh': jax.nn.initializers.glorot_uniform()(k_x, shapes['W_xh']),
+          # One orthogonal block per gate keeps each gate's recurrence
+          # norm-preserving at initialisation.
+          'W_hh': jnp.concatenate(
+              [orth(k, (h, h)) for k in jax.random.split(k_h, g)], axis=1),
+          'b_h': jnp.zeros(shapes['b_h']),
+      }
+    if not self.recurrent:
+      del params['W_hh']
+    return params
+
+  def input_projection(self, params: Params, x: jax.Array) -> jax.Array:
+    """[..., D] -> [..., G*H]; called once on the whole sequence."""
+    return x @ params['W_xh'] + params['b_h']
+
+  def recurrent_projection(self, params: Params, h: jax.Array) -> jax.Array:
+    if not self.recurrent:
+      return jnp.zeros(h.shape[:-1] + (self.num_gates * self.hidden_size,),
+                       h.dtype)
+    return h @ params['W_hh']
+
+  def initial_carry(self, batch_size: int, dtype=jnp.float32) -> Carry:
+    return jnp.zeros((batch_size, self.hidden_size), dtype)
+
+  def hidden(self, carry: Carry) -> jax.Array:
+    """The part of the carry that is the cell's output h [B, H]."""
+    return carry
+
+  def step(self, params: Params, carry: Carry,
+           xp_t: jax.Array) -> tuple[Carry, jax.Array]:
+    raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class RNN(Cell):
+  """The lecture's cell: h_t = phi(W_hh h_{t-1} + W_hx x_t + b_h)."""
+  activation: str = 'tanh'
+
+  def __post_init__(self):
+    if self.activation not in _ACTIVATIONS:
+      raise ValueError(f'activation must be one of {sorted(_ACTIVATIONS)}, '
+                       f'got {self.activation!r}')
+
+  def step(self, params, carry, xp_t):
+    h = _ACTIVATIONS[self.activation](xp_t + self.recurrent_projection(params, carry))
+    return h, h
+
+
+@dataclasses.dataclass(frozen=True)
+class GRU(Cell):
+  """GRU in the cuDNN/PyTorch form: the reset gate scales (W_hn h + b_hn).
+
+  This keeps a single fused recurrent matmul per step (d2l applies the reset
+  gate before the matmul, which needs a second, dependent matmul).
+  """
+  num_gates = 3
+
+  def init(self, rng, input_size):
+    params = super().init(rng, input_size)
+    params['b_hn'] = jnp.zeros((self.hidden_size,))
+    return params
+
+  def step(self, params, carry, xp_t):
+    hp = self.recurrent_projection(params, carry)
+    xr, xz, xn = jnp.split(xp_t, 3, axis=-1)
+    hr, hz, hn = jnp.split(hp, 3, axis=-1)
+    r = jax.nn.sigmoid(xr + hr)
+    z = jax.nn.sigmoid(xz + hz)
+    n = jnp.tanh(xn + r * (hn + params['b_hn']))
+    h = (1.0 - z) * n + z * carry
+    return h, h
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTM(Cell):
+  """LSTM with gates (i, f, g, o); the carry is (c, h)."""
+  num_gates = 4
+
+  def initial_carry(self, batch_size, dtype=jnp.float32):
+    shape = (batch_size, self.hidden_size)
+    # Two buffers, not one twice: the train step donates its carry.
+    return (jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
+
+  def hidden(self, carry):
+    return carry[1]
+
+  def step(self, params, carry, xp_t):
+    c, h = carry
+    gates = xp_t + self.recurrent_projection(params, h)
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return (c, h), h
+
+
+CELLS = {'rnn': RNN, 'gru': GRU, 'lstm': LSTM}
+
+
+def make_cell(name: str, hidden_size: int, *, activation: str = 'tanh',
+              init_scale: float | None = None, recurrent: bool = True) -> Cell:
+  """Builds a cell by its config name (`model.cell`)."""
+  if name not in CELLS:
+    raise ValueError(f'unknown cell {name!r}; choose one of {sorted(CELLS)}')
+  kwargs = dict(hidden_size=hidden_size, init_scale=init_scale or None,
+                recurrent=recurrent)
+  if name == 'rnn':
+    kwargs['activation'] = activation
+  return CELLS[name](**kwargs)

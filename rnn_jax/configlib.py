@@ -1,0 +1,73 @@
+"""Command-line overrides of a ConfigDict: `--config.train.learning_rate=4`.
+
+Each value is parsed as the type of the field it replaces, so a typo'd field
+name or a value of the wrong type is an `InputError` that names the field.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+
+import ml_collections
+
+from rnn_jax.errors import InputError
+
+_TRUE = {'true', '1', 'yes', 'on'}
+_FALSE = {'false', '0', 'no', 'off'}
+
+
+def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
+  """{'train.learning_rate': 1.0, ...} in definition order."""
+  out = {}
+  for key, value in config.items():
+    name = prefix + key
+    if isinstance(value, ml_collections.ConfigDict):
+      out.update(flatten(value, name + '.'))
+    else:
+      out[name] = value
+  return out
+
+
+def parse_value(field: str, text: str, current):
+  """Parses `text` as the type of `current`."""
+  kind = type(current)
+  try:
+    if kind is bool:
+      low = text.strip().lower()
+      if low in _TRUE:
+        return True
+      if low in _FALSE:
+        return False
+      raise ValueError
+    if kind is int:
+      return int(text)
+    if kind is float:
+      return float(text)
+    if kind is str:
+      return text
+    value = ast.literal_eval(text)
+    if current is not None and not isinstance(value, kind):
+      raise ValueError
+    return value
+  except (ValueError, SyntaxError):
+    raise InputError(f'--config.{field}={text!r}: expected a value of type '
+                     f'{kind.__name__}') from None
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: dict[str, str]) -> ml_collections.ConfigDict:
+  """Returns a copy of `config` with `{'a.b': 'text'}` overrides applied."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  fields = flatten(config)
+  for field, text in overrides.items():
+    if field not in fields:
+      close = difflib.get_close_matches(field, fields, n=1)
+      hint = f' (did you mean {close[0]}?)' if close else ''
+      raise InputError(f'unknown config field {field!r}{hint}')
+    *groups, key = field.split('.')
+    node = config
+    for group in groups:
+      node = node[group]
+    node[key] = parse_value(field, text, fields[field])
+  return config

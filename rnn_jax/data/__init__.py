@@ -1,0 +1,1 @@
+"""Data: TFDS builders over raw files, vocabularies and batch pipelines."""

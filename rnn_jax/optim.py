@@ -1,0 +1,50 @@
+"""The optimizer: clip_by_global_norm(theta) -> optimizer, with a schedule."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import optax
+
+SCHEDULES = ('constant', 'step', 'cosine')
+OPTIMIZERS = ('sgd', 'adam', 'adamw')
+
+
+def make_schedule(name: str, learning_rate: float, steps_per_epoch: int,
+                  total_steps: int, *, decay_after_epochs: int = 0,
+                  decay_rate: float = 1.0, warmup_steps: int = 0):
+  """Learning rate as a function of the step.
+
+  'step' is Zaremba et al.'s: constant for `decay_after_epochs` epochs, then
+  multiplied by `decay_rate` at the start of every further epoch. 'cosine'
+  decays to zero over `total_steps` after a linear warm-up.
+  """
+  if name == 'constant':
+    return optax.constant_schedule(learning_rate)
+  if name == 'step':
+    def schedule(step):
+      epoch = step // steps_per_epoch
+      num_decays = jnp.maximum(0, epoch - decay_after_epochs + 1)
+      return learning_rate * decay_rate ** num_decays
+    return schedule
+  if name == 'cosine':
+    return optax.warmup_cosine_decay_schedule(
+        0.0 if warmup_steps else learning_rate, learning_rate,
+        warmup_steps, max(total_steps, warmup_steps + 1))
+  raise ValueError(f'unknown schedule {name!r}; choose one of {SCHEDULES}')
+
+
+def make_optimizer(name: str, schedule, *, clip_norm: float | None = None,
+                   momentum: float = 0.0, weight_decay: float = 0.0):
+  """Builds the chain. `clip_norm` of 0 or None disables clipping."""
+  if name == 'sgd':
+    opt = optax.sgd(schedule, momentum=momentum or None)
+  elif name == 'adam':
+    opt = optax.adam(schedule)
+  elif name == 'adamw':
+    opt = optax.adamw(schedule, weight_decay=weight_decay)
+  else:
+    raise ValueError(f'unknown optimizer {name!r}; choose one of {OPTIMIZERS}')
+  if clip_norm:
+    # g <- min(1, theta / ||g||) g over all parameters at once.
+    return optax.chain(optax.clip_by_global_norm(clip_norm), opt)
+  return opt

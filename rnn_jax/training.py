@@ -1,0 +1,340 @@
+"""The one training loop that every experiment uses.
+
+An experiment describes itself as a `Task` (data, model, loss); this module
+owns everything else: the jitted train and eval steps, the optimizer,
+logging (stdout with ETA, metrics.jsonl, TensorBoard, PNG curves),
+checkpoints and exact resumption.
+
+Resumption is exact because everything a step depends on is a function of
+the restored `TrainState`: the batch is `task.train_batch(epoch, index)` with
+`(epoch, index) = divmod(step, steps_per_epoch)`, the dropout key is
+`fold_in(rng, step)`, and the recurrent carry and running epoch sums are part
+of the state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any, Iterable, Protocol
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from rnn_jax import optim
+from rnn_jax.errors import InputError
+
+Batch = dict[str, np.ndarray]
+
+
+class Task(Protocol):
+  """What an experiment gives the loop.
+
+  `loss` returns `(mean loss to differentiate, (stats, new_carry))`, where
+  stats are sums: always 'loss' (summed loss) and 'count' (what it was summed
+  over); any other sum is reported divided by 'count'.
+  """
+  steps_per_epoch: int
+  reset_carry_every_batch: bool
+
+  def init_params(self, rng: jax.Array) -> Any: ...
+  def initial_carry(self, split: str) -> Any: ...
+  def loss(self, params, batch: Batch, carry, rng, train: bool): ...
+  def train_batch(self, epoch: int, index: int) -> Batch: ...
+  def eval_batches(self, split: str) -> Iterable[Batch]: ...
+  def num_tokens(self, batch: Batch) -> int: ...
+  def derived_metrics(self, metrics: dict[str, float]) -> dict[str, float]: ...
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  rng: jax.Array        # raw uint32 key, so that it checkpoints as an array
+  carry: Any            # recurrent state handed from batch k to batch k+1
+  epoch_loss: jax.Array  # sums over the current epoch's training batches
+  epoch_count: jax.Array
+
+
+# ----------------------------------------------------------------------------
+# Output: stdout, metrics.jsonl, TensorBoard, plots.
+
+
+class MetricWriter:
+  """Appends one JSON object per record to metrics.jsonl and TensorBoard."""
+
+  def __init__(self, workdir: str, resume_step: int):
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    # Records written after the checkpoint we resume from are replayed.
+    if os.path.exists(self.path):
+      with open(self.path) as f:
+        kept = [line for line in f
+                if line.strip() and json.loads(line)['step'] <= resume_step]
+      tmp = self.path + '.tmp'
+      with open(tmp, 'w') as f:
+        f.writelines(kept)
+      os.replace(tmp, self.path)
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    self.tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
+                            purge_step=resume_step + 1)
+
+  def write(self, step: int, metrics: dict[str, float]):
+    record = {'step': step, **{k: float(v) for k, v in metrics.items()}}
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+    for k, v in metrics.items():
+      if math.isfinite(float(v)):
+        self.tb.add_scalar(k, float(v), step)
+
+  def close(self):
+    self.tb.close()
+
+
+def read_metrics(workdir: str) -> list[dict[str, float]]:
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_curves(workdir: str):
+  """plots/<metric>.png: train and valid curves against the step."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  records = read_metrics(workdir)
+  os.makedirs(os.path.join(workdir, 'plots'), exist_ok=True)
+  names = sorted({k.split('/', 1)[1] for r in records for k in r
+                  if '/' in k and k.split('/', 1)[0] in ('train', 'valid')})
+  for name in names:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for split in ('train', 'valid'):
+      points = [(r['step'], r[f'{split}/{name}']) for r in records
+                if f'{split}/{name}' in r and math.isfinite(r[f'{split}/{name}'])]
+      if points:
+        ax.plot(*zip(*points), label=split, marker='o' if split == 'valid' else None)
+    ax.set_xlabel('step')
+    ax.set_ylabel(name)
+    if name in ('perplexity', 'grad_norm'):
+      ax.set_yscale('log')
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, 'plots', f'{name}.png'), dpi=100)
+    plt.close(fig)
+
+
+def _format_seconds(seconds: float) -> str:
+  seconds = int(seconds)
+  return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
+
+
+def _format_metrics(metrics: dict[str, float]) -> str:
+  return ' '.join(f'{k} {v:.4g}' for k, v in metrics.items())
+
+
+# ----------------------------------------------------------------------------
+# The loop.
+
+
+def _zero():
+  # A fresh buffer each call: the train step donates the whole state.
+  return jnp.zeros((), jnp.float32)
+
+
+def evaluate(task: Task, eval_step, params, split: str) -> dict[str, float]:
+  """Runs `split` once, carrying state across its batches."""
+  carry = task.initial_carry(split)
+  sums: dict[str, float] = {}
+  for batch in task.eval_batches(split):
+    stats, carry = eval_step(params, batch, carry)
+    for k, v in jax.device_get(stats).items():
+      sums[k] = sums.get(k, 0.0) + float(v)
+  return summarize(task, sums)
+
+
+def summarize(task: Task, sums: dict[str, float]) -> dict[str, float]:
+  count = sums.pop('count', 0.0)
+  if not count:
+    return {}
+  metrics = {k: v / count for k, v in sums.items()}
+  metrics.update(task.derived_metrics(metrics))
+  return metrics
+
+
+def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
+  """Trains `task` as `config.train` says and returns the final summary.
+
+  Resumes from the newest checkpoint in `<workdir>/checkpoints` if any.
+  """
+  wall_start = time.time()
+  tc = config.train
+  spe = task.steps_per_epoch
+  total_steps = tc.num_epochs * spe
+  if tc.max_steps:
+    total_steps = min(total_steps, tc.max_steps)
+  schedule = optim.make_schedule(
+      tc.schedule, tc.learning_rate, spe, total_steps,
+      decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
+      warmup_steps=tc.warmup_steps)
+  tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
+                            momentum=tc.momentum, weight_decay=tc.weight_decay)
+
+  def train_step(state: TrainState, batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+
+    def loss_fn(params):
+      return task.loss(params, batch, state.carry, rng, True)
+
+    (_, (stats, carry)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {
+        'loss': stats['loss'] / stats['count'],
+        'grad_norm': optax.global_norm(grads),  # before clipping
+        'param_norm': optax.global_norm(params),
+        'learning_rate': schedule(state.step),
+    }
+    state = state.replace(
+        step=state.step + 1, params=params, opt_state=opt_state,
+        # Truncated BPTT: the next batch starts from this state, but its
+        # gradient stops here (PyTorch's repackage_hidden).
+        carry=jax.lax.stop_gradient(carry),
+        epoch_loss=state.epoch_loss + stats['loss'],
+        epoch_count=state.epoch_count + stats['count'])
+    return state, metrics
+
+  def eval_step(params, batch, carry):
+    _, (stats, carry) = task.loss(params, batch, carry, None, False)
+    return stats, carry
+
+  train_step = jax.jit(train_step, donate_argnums=0)
+  eval_step = jax.jit(eval_step)
+
+  rng = jax.random.PRNGKey(config.seed)
+  init_rng, train_rng = jax.random.split(rng)
+  params = task.init_params(init_rng)
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                     opt_state=tx.init(params), rng=train_rng,
+                     carry=task.initial_carry('train'), epoch_loss=_zero(),
+                     epoch_count=_zero())
+  num_params = sum(x.size for x in jax.tree.leaves(params))
+
+  manager = ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      options=ocp.CheckpointManagerOptions(
+          max_to_keep=tc.checkpoints_to_keep, create=True,
+          enable_async_checkpointing=False))
+  if manager.latest_step() is not None:
+    restored_step = manager.latest_step()
+    state = manager.restore(restored_step,
+                            args=ocp.args.StandardRestore(state))
+    print(f'resumed from step {restored_step} in {workdir}', flush=True)
+  start_step = int(state.step)
+  writer = MetricWriter(workdir, start_step)
+
+  def save(step: int):
+    if manager.latest_step() != step:
+      manager.save(step, args=ocp.args.StandardSave(state))
+
+  print(f'{num_params:,} parameters; {total_steps} steps '
+        f'({spe} per epoch)', flush=True)
+  train_seconds, train_tokens = 0.0, 0
+  window_tokens, window_start = 0, None
+  last_step = start_step
+  for step in range(start_step, total_steps):
+    epoch, index = divmod(step, spe)
+    if index == 0:
+      state = state.replace(carry=task.initial_carry('train'),
+                            epoch_loss=_zero(), epoch_count=_zero())
+    elif task.reset_carry_every_batch:
+      state = state.replace(carry=task.initial_carry('train'))
+    batch = task.train_batch(epoch, index)
+    state, metrics = train_step(state, batch)
+    last_step = step + 1
+    if window_start is None:
+      # The first step compiles: time from its end.
+      jax.block_until_ready(state.step)
+      window_start, window_tokens = time.time(), 0
+    else:
+      window_tokens += task.num_tokens(batch)
+
+    end_of_epoch = last_step % spe == 0
+    is_last = last_step == total_steps
+    if last_step % tc.log_every_steps == 0 or end_of_epoch or is_last:
+      metrics = jax.device_get(metrics)
+      now = time.time()
+      train_seconds += now - window_start
+      train_tokens += window_tokens
+      tokens_per_sec = train_tokens / train_seconds if train_seconds else 0.0
+      record = {f'train/{k}': v for k, v in metrics.items()}
+      record['train/tokens_per_sec'] = tokens_per_sec
+      record.update({f'train/{k}': v for k, v in task.derived_metrics(
+          {'loss': float(metrics['loss'])}).items()})
+      writer.write(last_step, record)
+      done = last_step - start_step
+      rate = train_seconds / max(done - 1, 1)
+      print(f'step {last_step}/{total_steps} epoch {epoch + 1} | '
+            f'{_format_metrics({k.split("/")[1]: v for k, v in record.items()})}'
+            f' | {1000 * rate:.1f} ms/step | '
+            f'ETA {_format_seconds(rate * (total_steps - last_step))}',
+            flush=True)
+      window_start, window_tokens = None, 0
+      if end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0 and not is_last:
+        valid = evaluate(task, eval_step, state.params, 'valid')
+        writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
+        print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
+              flush=True)
+      window_start = time.time()
+      jax.block_until_ready(state.step)
+    if tc.checkpoint_every_steps and last_step % tc.checkpoint_every_steps == 0:
+      save(last_step)
+      window_start = time.time()
+
+  save(int(state.step))
+  manager.wait_until_finished()
+
+  summary: dict[str, Any] = {}
+  train = summarize(task, {'loss': float(state.epoch_loss),
+                           'count': float(state.epoch_count)})
+  summary.update({f'train/{k}': v for k, v in train.items()})
+  final = {}
+  for split in ('valid', 'test'):
+    metrics = evaluate(task, eval_step, state.params, split)
+    final.update({f'{split}/{k}': v for k, v in metrics.items()})
+    if metrics:
+      print(f'final {split} | {_format_metrics(metrics)}', flush=True)
+  writer.write(int(state.step), final)
+  writer.close()
+  summary.update(final)
+  summary.update({
+      'train/tokens_per_sec': train_tokens / train_seconds if train_seconds
+                              else None,
+      'steps': int(state.step),
+      'num_params': int(num_params),
+      'wall_seconds': time.time() - wall_start,
+  })
+  plot_curves(workdir)
+  return {'summary': summary, 'state': state}
+
+
+def load_params(workdir: str, step: int | None = None):
+  """The params of the newest (or given) checkpoint in `workdir`."""
+  directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+  if not os.path.isdir(directory):
+    raise InputError(f'no checkpoints in {workdir}')
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(read_only=True))
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise InputError(f'no checkpoints in {workdir}')
+  return manager.restore(step, args=ocp.args.StandardRestore())['params']
