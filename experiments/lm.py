@@ -80,6 +80,7 @@ def get_config() -> ml_collections.ConfigDict:
       max_steps=0,           # >0 stops early (still evaluates)
       log_every_steps=100,
       eval_every_epochs=5,
+      eval_steps=0,          # >0: evaluate only the first batches of a split
       checkpoint_every_steps=1000,
       checkpoints_to_keep=2,
   ))

@@ -14,6 +14,7 @@ of the state.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -150,11 +151,15 @@ def _zero():
   return jnp.zeros((), jnp.float32)
 
 
-def evaluate(task: Task, eval_step, params, split: str) -> dict[str, float]:
-  """Runs `split` once, carrying state across its batches."""
+def evaluate(task: Task, eval_step, params, split: str,
+             max_batches: int = 0) -> dict[str, float]:
+  """Runs `split` once (or its first `max_batches`), carrying state across."""
   carry = task.initial_carry(split)
   sums: dict[str, float] = {}
-  for batch in task.eval_batches(split):
+  batches = task.eval_batches(split)
+  if max_batches:
+    batches = itertools.islice(batches, max_batches)
+  for batch in batches:
     stats, carry = eval_step(params, batch, carry)
     for k, v in jax.device_get(stats).items():
       sums[k] = sums.get(k, 0.0) + float(v)
@@ -290,7 +295,8 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
             flush=True)
       window_start, window_tokens = None, 0
       if end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0 and not is_last:
-        valid = evaluate(task, eval_step, state.params, 'valid')
+        valid = evaluate(task, eval_step, state.params, 'valid',
+                         tc.eval_steps)
         writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
         print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
               flush=True)
@@ -309,7 +315,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   summary.update({f'train/{k}': v for k, v in train.items()})
   final = {}
   for split in ('valid', 'test'):
-    metrics = evaluate(task, eval_step, state.params, split)
+    metrics = evaluate(task, eval_step, state.params, split, tc.eval_steps)
     final.update({f'{split}/{k}': v for k, v in metrics.items()})
     if metrics:
       print(f'final {split} | {_format_metrics(metrics)}', flush=True)

@@ -1,0 +1,183 @@
+"""End to end through launch.py: learning, resumption, generation, bad input."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import experiments
+from conftest import REPO, launch, requires_raw
+
+TM = 'timemachine/timemachine.txt'
+
+
+def _summary(workdir):
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    return json.load(f)
+
+
+@requires_raw(TM)
+def test_main_job_config_learns_on_the_time_machine(tmp_path):
+  """The default RNN, 300 steps: far better than the uniform guess (28)."""
+  result = launch('--experiment=lm', f'--workdir={tmp_path}',
+                  '--config.train.max_steps=300')
+  assert result.returncode == 0, result.stderr
+  summary = _summary(tmp_path)
+  assert summary['experiment'] == 'lm'
+  assert summary['preset'] == 'timemachine_rnn'
+  assert summary['valid/perplexity'] < 10.0
+  for key in ('train/perplexity', 'test/perplexity', 'test/bits_per_token',
+              'train/tokens_per_sec', 'wall_seconds'):
+    assert summary[key] > 0, key
+  assert 'generated: time traveller' in result.stdout
+  for name in ('config.json', 'vocab.json', 'metrics.jsonl', 'samples.txt',
+               'plots/perplexity.png', 'plots/grad_norm.png'):
+    assert os.path.exists(tmp_path / name), name
+  assert os.listdir(tmp_path / 'tensorboard')
+
+
+_RESUME_ARGS = ('--experiment=lm', '--config.model.cell=gru',
+                '--config.model.hidden_size=64', '--config.model.embed_size=16',
+                '--config.model.dropout=0.2', '--config.train.num_epochs=6',
+                '--config.train.eval_every_epochs=2',
+                '--config.train.log_every_steps=10',
+                '--config.train.checkpoint_every_steps=40')
+
+
+@requires_raw(TM)
+def test_sigkill_then_rerun_resumes_to_identical_results(tmp_path):
+  straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+  assert launch(*_RESUME_ARGS, f'--workdir={straight}').returncode == 0
+
+  cmd = [sys.executable, os.path.join(REPO, 'launch.py'), *_RESUME_ARGS,
+         f'--workdir={killed}']
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  # Kill mid-epoch, some time after the second checkpoint.
+  while not os.path.isdir(killed / 'checkpoints' / '80'):
+    assert proc.poll() is None and time.time() < deadline
+    time.sleep(0.02)
+  time.sleep(0.3)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not os.path.exists(killed / 'summary.json')
+
+  rerun = launch(*_RESUME_ARGS, f'--workdir={killed}')
+  assert rerun.returncode == 0, rerun.stderr
+  assert 'resumed from step' in rerun.stdout
+  a, b = _summary(straight), _summary(killed)
+  for key in ('train/perplexity', 'valid/perplexity', 'test/perplexity',
+              'steps'):
+    assert a[key] == b[key], key
+
+  def losses(workdir):
+    with open(workdir / 'metrics.jsonl') as f:
+      return [(r['step'], r.get('train/loss'), r.get('valid/loss'))
+              for r in map(json.loads, f)]
+  assert losses(straight) == losses(killed)
+
+
+@requires_raw(TM)
+def test_predict_from_a_copied_workdir_without_data(tmp_path):
+  trained = tmp_path / 'trained'
+  assert launch('--experiment=lm', f'--workdir={trained}',
+                '--config.train.max_steps=30').returncode == 0
+  moved = tmp_path / 'elsewhere'
+  shutil.copytree(trained, moved)
+  shutil.rmtree(trained)
+  result = launch('--experiment=lm', '--mode=predict', f'--workdir={moved}',
+                  '--config.generate.prefix=the time',
+                  '--config.generate.temperature=0.7',
+                  env={'RNN_JAX_RAW_DATA': str(tmp_path / 'nothing'),
+                       'RNN_JAX_DATA_DIR': str(tmp_path / 'nothing2')})
+  assert result.returncode == 0, result.stderr
+  line = [l for l in result.stdout.splitlines() if l.startswith('generated:')]
+  assert line and line[0].startswith('generated: the time')
+  assert 'temperature=0.7' in (moved / 'samples.txt').read_text()
+
+
+def test_help_lists_experiments_presets_and_fields():
+  result = launch('--help')
+  assert result.returncode == 0
+  for name in experiments.preset_names():
+    assert name in result.stdout
+  assert '--config.train.learning_rate=1.0' in result.stdout
+  assert '--config.model.cell=' in result.stdout
+
+
+def _bad_inputs(tmp):
+  empty = tmp / 'empty.txt'
+  empty.write_text('\n  \n')
+  latin1 = tmp / 'latin1.txt'
+  latin1.write_bytes('caf\xe9 au lait\n'.encode('latin-1'))
+  mirror = tmp / 'mirror'
+  (mirror / 'timemachine').mkdir(parents=True)
+  (mirror / 'timemachine' / 'timemachine.txt').write_text('not the book')
+  prepared = {'RNN_JAX_DATA_DIR': str(tmp / 'prepared')}
+  return {
+      'unknown experiment': (['--experiment=nope'], None, 'nope'),
+      'unknown preset': (['--preset=nope'], None, 'nope'),
+      'preset of another experiment': (
+          ['--experiment=nope', '--preset=ptb_small'], None, 'ptb_small'),
+      'unknown field': (['--experiment=lm', '--config.train.lr=3'], None,
+                        'train.lr'),
+      'wrong type': (['--experiment=lm', '--config.train.num_epochs=many'],
+                     None, 'train.num_epochs'),
+      'bad choice': (['--experiment=lm', '--config.model.cell=transformer'],
+                     None, 'model.cell'),
+      'unknown flag': (['--experiment=lm', '--epochs=3'], None, 'epochs'),
+      'missing mirror file': (['--experiment=lm'],
+                              {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
+                               **prepared}, 'timemachine.txt'),
+      'checksum mismatch': (['--experiment=lm'],
+                            {'RNN_JAX_RAW_DATA': str(mirror), **prepared},
+                            'checksum'),
+      'empty text file': (['--experiment=lm', '--config.data.name=files',
+                           f'--config.data.train={empty}'], None, 'empty.txt'),
+      'missing text file': (['--experiment=lm', '--config.data.name=files',
+                             f'--config.data.train={tmp}/absent.txt'], None,
+                            'absent.txt'),
+      'not utf-8': (['--experiment=lm', '--config.data.name=files',
+                     f'--config.data.train={latin1}'], None, 'latin1.txt:1'),
+      'predict without a run': (['--experiment=lm', '--mode=predict',
+                                 f'--workdir={tmp}/none'], None, 'none'),
+  }
+
+
+@pytest.mark.parametrize('case', [
+    'unknown experiment', 'unknown preset', 'preset of another experiment',
+    'unknown field', 'wrong type', 'bad choice', 'unknown flag',
+    'missing mirror file', 'checksum mismatch', 'empty text file',
+    'missing text file', 'not utf-8', 'predict without a run'])
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
+  args, env, culprit = _bad_inputs(tmp_path)[case]
+  workdir = tmp_path / 'run'
+  result = launch(*args, *(() if any(a.startswith('--workdir') for a in args)
+                           else (f'--workdir={workdir}',)), env=env)
+  assert result.returncode == 2, (result.stdout, result.stderr)
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+  assert culprit in lines[0]
+  assert 'Traceback' not in result.stdout + result.stderr
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize('preset', experiments.preset_names())
+def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
+  config = experiments.get_preset(preset).get_config()
+  relpath = {'timemachine': TM, 'ptb': 'ptb/ptb.train.txt',
+             'tinyshakespeare': 'tinyshakespeare/input.txt'}[config.data.name]
+  if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
+    pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
+  result = launch(f'--preset={preset}', f'--workdir={tmp_path}',
+                  '--config.train.max_steps=2', '--config.train.eval_steps=2')
+  assert result.returncode == 0, result.stderr
+  summary = _summary(tmp_path)
+  assert summary['preset'] == preset and summary['steps'] == 2
+  assert summary['valid/perplexity'] > 1

@@ -1,0 +1,138 @@
+"""The scan core against plain loops, finite differences and padding."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from rnn_jax import cells
+from rnn_jax import layers
+from rnn_jax import recurrence
+
+CELL_NAMES = ('rnn', 'gru', 'lstm')
+T, B, D, H = 6, 3, 4, 5
+LENGTHS = np.array([6, 3, 1])
+
+
+def _setup(name, seed=0, **kwargs):
+  cell = cells.make_cell(name, H, **kwargs)
+  k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+  params = cell.init(k1, D)
+  # Non-zero biases so that padding bugs cannot hide behind zeros.
+  params = {k: v + 0.1 if k.startswith('b') else v for k, v in params.items()}
+  xs = jax.random.normal(k2, (T, B, D))
+  return cell, params, xs
+
+
+def _loop(cell, params, x, reverse):
+  """Reference: one unpadded sequence [L, D], a Python loop over time."""
+  carry = cell.initial_carry(1)
+  ys = [None] * len(x)
+  order = range(len(x) - 1, -1, -1) if reverse else range(len(x))
+  for t in order:
+    xp = cell.input_projection(params, x[t][None])
+    carry, y = cell.step(params, carry, xp)
+    ys[t] = y[0]
+  return carry, jnp.stack(ys)
+
+
+class ScanTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_scan_equals_python_loop_with_padding(self):
+    for name in CELL_NAMES:
+      for reverse in (False, True):
+        cell, params, xs = _setup(name)
+        mask = recurrence.lengths_to_mask(jnp.asarray(LENGTHS), T)
+        run = self.variant(lambda p, x, m, c=cell, r=reverse: recurrence.run(
+            c, p, x, mask=m, reverse=r))
+        carry, ys = run(params, xs, mask)
+        chex.assert_shape(ys, (T, B, H))
+        for b, length in enumerate(LENGTHS):
+          ref_carry, ref_ys = _loop(cell, params, xs[:length, b], reverse)
+          np.testing.assert_allclose(ys[:length, b], ref_ys, atol=1e-5,
+                                     err_msg=f'{name} reverse={reverse}')
+          np.testing.assert_array_equal(ys[length:, b], 0.0)
+          chex.assert_trees_all_close(
+              jax.tree.map(lambda c: c[b], carry),
+              jax.tree.map(lambda c: c[0], ref_carry), atol=1e-5)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_unroll_does_not_change_results(self):
+    cell, params, xs = _setup('lstm')
+    _, ys1 = self.variant(lambda p, x: recurrence.run(cell, p, x))(params, xs)
+    _, ys3 = self.variant(lambda p, x: recurrence.run(cell, p, x, unroll=3))(
+        params, xs)
+    np.testing.assert_allclose(ys1, ys3, atol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_initial_carry_in_final_carry_out(self):
+    """Running [0, T) equals running [0, k) then [k, T) from its carry."""
+    for name in CELL_NAMES:
+      cell, params, xs = _setup(name)
+      run = self.variant(lambda p, x, c: recurrence.run(cell, p, x, carry=c))
+      full_carry, full_ys = run(params, xs, cell.initial_carry(B))
+      c1, ys1 = run(params, xs[:2], cell.initial_carry(B))
+      c2, ys2 = run(params, xs[2:], c1)
+      np.testing.assert_allclose(jnp.concatenate([ys1, ys2]), full_ys,
+                                 atol=1e-5)
+      chex.assert_trees_all_close(c2, full_carry, atol=1e-5)
+
+
+@pytest.mark.parametrize('name', CELL_NAMES)
+def test_gradients_match_finite_differences(name):
+  with jax.enable_x64(True):
+    cell, params, xs = _setup(name)
+    params = jax.tree.map(lambda p: p.astype(jnp.float64), params)
+    xs = xs.astype(jnp.float64)
+    mask = recurrence.lengths_to_mask(jnp.asarray(LENGTHS), T)
+
+    def loss(p, x):
+      carry, ys = recurrence.run(cell, p, x, mask=mask)
+      return jnp.sum(ys ** 2) + jnp.sum(cell.hidden(carry))
+
+    check_grads(loss, (params, xs), order=1, modes=['rev'], eps=1e-5,
+                atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('name', CELL_NAMES)
+@pytest.mark.parametrize('bidirectional', [False, True])
+def test_padded_batch_equals_each_sequence_alone(name, bidirectional):
+  stack = layers.RNNStack(cell=name, hidden_size=H, num_layers=2,
+                          bidirectional=bidirectional)
+  xs = jax.random.normal(jax.random.PRNGKey(1), (T, B, D))
+  mask = recurrence.lengths_to_mask(jnp.asarray(LENGTHS), T)
+  variables = stack.init(jax.random.PRNGKey(2), xs, mask=mask)
+  # Garbage in the padding must not matter.
+  xs_noisy = jnp.where(mask[..., None], xs, 1e3)
+  ys, carry = stack.apply(variables, xs_noisy, mask=mask)
+  for b, length in enumerate(LENGTHS):
+    ys_b, carry_b = stack.apply(variables, xs[:length, b:b + 1])
+    np.testing.assert_allclose(ys[:length, b], ys_b[:, 0], atol=1e-5)
+    np.testing.assert_array_equal(ys[length:, b], 0.0)
+    chex.assert_trees_all_close(jax.tree.map(lambda c: c[b:b + 1], carry),
+                                carry_b, atol=1e-5)
+
+
+def test_rnn_without_recurrence_is_the_mlp():
+  cell, params, xs = _setup('rnn')
+  _, ys = recurrence.run(cell, {**params, 'W_hh': jnp.zeros((H, H))}, xs)
+  mlp = jnp.tanh(xs @ params['W_xh'] + params['b_h'])
+  np.testing.assert_allclose(ys, mlp, atol=1e-6)
+  # The same network built without W_hh at all (model.recurrent=False).
+  flat = cells.make_cell('rnn', H, recurrent=False)
+  flat_params = {k: v for k, v in params.items() if k != 'W_hh'}
+  _, ys_flat = recurrence.run(flat, flat_params, xs)
+  np.testing.assert_allclose(ys_flat, mlp, atol=1e-6)
+  assert 'W_hh' not in flat.init(jax.random.PRNGKey(0), D)
+
+
+def test_relu_rnn_follows_the_lecture_equation():
+  cell, params, xs = _setup('rnn', activation='relu')
+  _, ys = recurrence.run(cell, params, xs)
+  h = jnp.zeros((B, H))
+  for t in range(T):
+    h = jax.nn.relu(h @ params['W_hh'] + xs[t] @ params['W_xh'] + params['b_h'])
+    np.testing.assert_allclose(ys[t], h, atol=1e-5)
