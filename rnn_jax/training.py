@@ -133,13 +133,54 @@ def plot_curves(workdir: str):
     plt.close(fig)
 
 
+class _Throughput:
+  """Steady-state speed: time spent in train steps only, compilation,
+  evaluation and checkpointing excluded."""
+
+  def __init__(self):
+    self.seconds, self.tokens, self.steps = 0.0, 0, 0
+    self._since = None
+    self._pending_tokens = self._pending_steps = 0
+
+  def start(self):
+    if self._since is None:
+      self._since = time.time()
+
+  def count(self, tokens: int):
+    self._pending_tokens += tokens
+    self._pending_steps += 1
+
+  def stop(self, sync_on):
+    """Waits for the device, then books the steps since `start`."""
+    jax.block_until_ready(sync_on)
+    if self._since is not None:
+      self.seconds += time.time() - self._since
+      self.tokens += self._pending_tokens
+      self.steps += self._pending_steps
+    self._since, self._pending_tokens, self._pending_steps = None, 0, 0
+
+  @property
+  def tokens_per_sec(self) -> float:
+    return self.tokens / self.seconds if self.seconds else 0.0
+
+  @property
+  def seconds_per_step(self) -> float:
+    return self.seconds / self.steps if self.steps else 0.0
+
+
 def _format_seconds(seconds: float) -> str:
   seconds = int(seconds)
   return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
+_LOG_ORDER = ('loss', 'perplexity', 'bits_per_token', 'accuracy', 'grad_norm',
+              'param_norm', 'learning_rate', 'tokens_per_sec')
+
+
 def _format_metrics(metrics: dict[str, float]) -> str:
-  return ' '.join(f'{k} {v:.4g}' for k, v in metrics.items())
+  names = sorted(metrics, key=lambda k: (
+      _LOG_ORDER.index(k) if k in _LOG_ORDER else len(_LOG_ORDER), k))
+  return ' '.join(f'{k} {metrics[k]:.4g}' for k in names)
 
 
 # ----------------------------------------------------------------------------
@@ -253,9 +294,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
 
   print(f'{num_params:,} parameters; {total_steps} steps '
         f'({spe} per epoch)', flush=True)
-  train_seconds, train_tokens = 0.0, 0
-  window_tokens, window_start = 0, None
-  last_step = start_step
+  timer = _Throughput()
   for step in range(start_step, total_steps):
     epoch, index = divmod(step, spe)
     if index == 0:
@@ -266,45 +305,36 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     batch = task.train_batch(epoch, index)
     state, metrics = train_step(state, batch)
     last_step = step + 1
-    if window_start is None:
-      # The first step compiles: time from its end.
-      jax.block_until_ready(state.step)
-      window_start, window_tokens = time.time(), 0
+    if step == start_step:
+      jax.block_until_ready(state.step)  # the first step compiles: skip it
     else:
-      window_tokens += task.num_tokens(batch)
+      timer.count(task.num_tokens(batch))
 
     end_of_epoch = last_step % spe == 0
     is_last = last_step == total_steps
     if last_step % tc.log_every_steps == 0 or end_of_epoch or is_last:
+      timer.stop(state.step)
       metrics = jax.device_get(metrics)
-      now = time.time()
-      train_seconds += now - window_start
-      train_tokens += window_tokens
-      tokens_per_sec = train_tokens / train_seconds if train_seconds else 0.0
       record = {f'train/{k}': v for k, v in metrics.items()}
-      record['train/tokens_per_sec'] = tokens_per_sec
+      record['train/tokens_per_sec'] = timer.tokens_per_sec
       record.update({f'train/{k}': v for k, v in task.derived_metrics(
           {'loss': float(metrics['loss'])}).items()})
       writer.write(last_step, record)
-      done = last_step - start_step
-      rate = train_seconds / max(done - 1, 1)
       print(f'step {last_step}/{total_steps} epoch {epoch + 1} | '
             f'{_format_metrics({k.split("/")[1]: v for k, v in record.items()})}'
-            f' | {1000 * rate:.1f} ms/step | '
-            f'ETA {_format_seconds(rate * (total_steps - last_step))}',
+            f' | {1000 * timer.seconds_per_step:.1f} ms/step | ETA '
+            f'{_format_seconds(timer.seconds_per_step * (total_steps - last_step))}',
             flush=True)
-      window_start, window_tokens = None, 0
       if end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0 and not is_last:
         valid = evaluate(task, eval_step, state.params, 'valid',
                          tc.eval_steps)
         writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
         print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
               flush=True)
-      window_start = time.time()
-      jax.block_until_ready(state.step)
     if tc.checkpoint_every_steps and last_step % tc.checkpoint_every_steps == 0:
+      timer.stop(state.step)
       save(last_step)
-      window_start = time.time()
+    timer.start()
 
   save(int(state.step))
   manager.wait_until_finished()
@@ -323,8 +353,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   writer.close()
   summary.update(final)
   summary.update({
-      'train/tokens_per_sec': train_tokens / train_seconds if train_seconds
-                              else None,
+      'train/tokens_per_sec': timer.tokens_per_sec or None,
       'steps': int(state.step),
       'num_params': int(num_params),
       'wall_seconds': time.time() - wall_start,
