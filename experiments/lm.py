@@ -15,9 +15,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from rnn_jax import cells
 from rnn_jax import decoding
 from rnn_jax import metrics
 from rnn_jax import models
+from rnn_jax import optim
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import files
@@ -142,14 +144,14 @@ def load_corpus(dc) -> tuple[vocab_lib.Vocab, dict[str, np.ndarray]]:
 def validate(config):
   """Rejects values no code path accepts, before anything is written."""
   choices = {
-      'model.cell': (config.model.cell, ('rnn', 'gru', 'lstm')),
-      'model.activation': (config.model.activation, ('tanh', 'relu')),
+      'model.cell': (config.model.cell, tuple(cells.CELLS)),
+      'model.activation': (config.model.activation, tuple(cells.ACTIVATIONS)),
       'data.level': (config.data.level, ('char', 'word')),
       'data.preprocess': (config.data.preprocess, pipelines.PREPROCESSORS),
       'data.partition': (config.data.partition, pipelines.PARTITIONS),
       'data.name': (config.data.name, tuple(builders.registered()) + ('files',)),
-      'train.optimizer': (config.train.optimizer, ('sgd', 'adam', 'adamw')),
-      'train.schedule': (config.train.schedule, ('constant', 'step', 'cosine')),
+      'train.optimizer': (config.train.optimizer, optim.OPTIMIZERS),
+      'train.schedule': (config.train.schedule, optim.SCHEDULES),
       'train.loss_reduction': (config.train.loss_reduction, LOSS_REDUCTIONS),
   }
   for field, (value, allowed) in choices.items():

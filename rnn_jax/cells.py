@@ -25,7 +25,7 @@ import jax.numpy as jnp
 Params = dict[str, jax.Array]
 Carry = Any
 
-_ACTIVATIONS = {'tanh': jnp.tanh, 'relu': jax.nn.relu}
+ACTIVATIONS = {'tanh': jnp.tanh, 'relu': jax.nn.relu}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +96,12 @@ class RNN(Cell):
   activation: str = 'tanh'
 
   def __post_init__(self):
-    if self.activation not in _ACTIVATIONS:
-      raise ValueError(f'activation must be one of {sorted(_ACTIVATIONS)}, '
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(f'activation must be one of {sorted(ACTIVATIONS)}, '
                        f'got {self.activation!r}')
 
   def step(self, params, carry, xp_t):
-    h = _ACTIVATIONS[self.activation](xp_t + self.recurrent_projection(params, carry))
+    h = ACTIVATIONS[self.activation](xp_t + self.recurrent_projection(params, carry))
     return h, h
 
 

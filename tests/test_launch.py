@@ -111,55 +111,62 @@ def test_help_lists_experiments_presets_and_fields():
   assert '--config.model.cell=' in result.stdout
 
 
-def _bad_inputs(tmp):
-  empty = tmp / 'empty.txt'
-  empty.write_text('\n  \n')
-  latin1 = tmp / 'latin1.txt'
-  latin1.write_bytes('caf\xe9 au lait\n'.encode('latin-1'))
-  mirror = tmp / 'mirror'
-  (mirror / 'timemachine').mkdir(parents=True)
-  (mirror / 'timemachine' / 'timemachine.txt').write_text('not the book')
-  prepared = {'RNN_JAX_DATA_DIR': str(tmp / 'prepared')}
-  return {
-      'unknown experiment': (['--experiment=nope'], None, 'nope'),
-      'unknown preset': (['--preset=nope'], None, 'nope'),
-      'preset of another experiment': (
-          ['--experiment=nope', '--preset=ptb_small'], None, 'ptb_small'),
-      'unknown field': (['--experiment=lm', '--config.train.lr=3'], None,
-                        'train.lr'),
-      'wrong type': (['--experiment=lm', '--config.train.num_epochs=many'],
-                     None, 'train.num_epochs'),
-      'bad choice': (['--experiment=lm', '--config.model.cell=transformer'],
-                     None, 'model.cell'),
-      'unknown flag': (['--experiment=lm', '--epochs=3'], None, 'epochs'),
-      'missing mirror file': (['--experiment=lm'],
-                              {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
-                               **prepared}, 'timemachine.txt'),
-      'checksum mismatch': (['--experiment=lm'],
-                            {'RNN_JAX_RAW_DATA': str(mirror), **prepared},
-                            'checksum'),
-      'empty text file': (['--experiment=lm', '--config.data.name=files',
-                           f'--config.data.train={empty}'], None, 'empty.txt'),
-      'missing text file': (['--experiment=lm', '--config.data.name=files',
-                             f'--config.data.train={tmp}/absent.txt'], None,
-                            'absent.txt'),
-      'not utf-8': (['--experiment=lm', '--config.data.name=files',
-                     f'--config.data.train={latin1}'], None, 'latin1.txt:1'),
-      'predict without a run': (['--experiment=lm', '--mode=predict',
-                                 f'--workdir={tmp}/none'], None, 'none'),
-  }
+def _file(path, data: bytes):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_bytes(data)
+  return path
 
 
-@pytest.mark.parametrize('case', [
-    'unknown experiment', 'unknown preset', 'preset of another experiment',
-    'unknown field', 'wrong type', 'bad choice', 'unknown flag',
-    'missing mirror file', 'checksum mismatch', 'empty text file',
-    'missing text file', 'not utf-8', 'predict without a run'])
+def _corrupt_mirror(tmp):
+  _file(tmp / 'mirror' / 'timemachine' / 'timemachine.txt', b'not the book')
+  return {'RNN_JAX_RAW_DATA': str(tmp / 'mirror'),
+          'RNN_JAX_DATA_DIR': str(tmp / 'prepared')}
+
+
+def _own_text(path):
+  return ['--experiment=lm', '--config.data.name=files',
+          f'--config.data.train={path}']
+
+
+# case -> tmp_path -> (arguments, environment, what the message must name)
+BAD_INPUTS = {
+    'unknown experiment': lambda tmp: (['--experiment=nope'], None, 'nope'),
+    'unknown preset': lambda tmp: (['--preset=nope'], None, 'nope'),
+    'preset of another experiment': lambda tmp: (
+        ['--experiment=nope', '--preset=ptb_small'], None, 'ptb_small'),
+    'unknown field': lambda tmp: (
+        ['--experiment=lm', '--config.train.lr=3'], None, 'train.lr'),
+    'wrong type': lambda tmp: (
+        ['--experiment=lm', '--config.train.num_epochs=many'], None,
+        'train.num_epochs'),
+    'bad choice': lambda tmp: (
+        ['--experiment=lm', '--config.model.cell=transformer'], None,
+        'model.cell'),
+    'unknown flag': lambda tmp: (['--experiment=lm', '--epochs=3'], None,
+                                 'epochs'),
+    'missing mirror file': lambda tmp: (
+        ['--experiment=lm'], {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
+                              'RNN_JAX_DATA_DIR': str(tmp / 'prepared')},
+        'timemachine.txt'),
+    'checksum mismatch': lambda tmp: (
+        ['--experiment=lm'], _corrupt_mirror(tmp), 'checksum'),
+    'empty text file': lambda tmp: (
+        _own_text(_file(tmp / 'empty.txt', b'\n  \n')), None, 'empty.txt'),
+    'missing text file': lambda tmp: (
+        _own_text(tmp / 'absent.txt'), None, 'absent.txt'),
+    'not utf-8': lambda tmp: (
+        _own_text(_file(tmp / 'latin1.txt', 'caf\xe9\n'.encode('latin-1'))),
+        None, 'latin1.txt:1'),
+    'predict without a run': lambda tmp: (
+        ['--experiment=lm', '--mode=predict'], None, 'run'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_INPUTS))
 def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
-  args, env, culprit = _bad_inputs(tmp_path)[case]
+  args, env, culprit = BAD_INPUTS[case](tmp_path)
   workdir = tmp_path / 'run'
-  result = launch(*args, *(() if any(a.startswith('--workdir') for a in args)
-                           else (f'--workdir={workdir}',)), env=env)
+  result = launch(*args, f'--workdir={workdir}', env=env)
   assert result.returncode == 2, (result.stdout, result.stderr)
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
