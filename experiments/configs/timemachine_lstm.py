@@ -1,7 +1,8 @@
 """A LSTM with dropout on The Time Machine, character level.
 
 Command:  python launch.py --preset=timemachine_lstm
-Expected: valid perplexity ~TBD, about TBD on a 2-core CPU.
+Expected: valid perplexity 4.03, test 4.16 (measured); 8.3 minutes on the
+2-core CPU while two other runs shared it.
 """
 
 from experiments import lm
