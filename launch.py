@@ -60,6 +60,8 @@ def main(argv):
     print(_help())
     return 0
   overrides, rest = _split_argv(argv)
+  if 'preset' in overrides:
+    raise InputError('--config.preset: pick a preset with --preset=NAME')
   try:
     extra = FLAGS(rest)
   except flags.Error as e:

@@ -35,7 +35,7 @@ LOSS_REDUCTIONS = ('token_mean', 'sequence_sum')
 def get_config() -> ml_collections.ConfigDict:
   """Defaults = the `timemachine_rnn` preset."""
   c = ml_collections.ConfigDict()
-  c.preset = DEFAULT_PRESET
+  c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
       cell='rnn',            # rnn | gru | lstm

@@ -1,4 +1,4 @@
-"""A LSTM with dropout on The Time Machine, character level.
+"""An LSTM with dropout on The Time Machine, character level.
 
 Command:  python launch.py --preset=timemachine_lstm
 Expected: valid perplexity 4.03, test 4.16 (measured); 8.3 minutes on the
