@@ -1,6 +1,8 @@
 """Shared test set-up: the raw-data mirror and a private prepared-data folder."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -13,6 +15,7 @@ _DEFAULT_MIRROR = os.path.join(os.path.dirname(REPO), 'shared', 'data')
 os.environ.setdefault('RNN_JAX_RAW_DATA', _DEFAULT_MIRROR)
 # Prepared TFDS data for this test session only (built from the mirror).
 os.environ['RNN_JAX_DATA_DIR'] = tempfile.mkdtemp(prefix='rnn_jax_tfds_')
+atexit.register(shutil.rmtree, os.environ['RNN_JAX_DATA_DIR'], True)
 MIRROR = os.environ['RNN_JAX_RAW_DATA']
 
 
