@@ -1,8 +1,8 @@
 """The lecture's vanilla (tanh) RNN as a word-level language model on PTB.
 
 Command:  python launch.py --preset=ptb_rnn
-Expected: test perplexity ~TBD (Mikolov's RNN-LM: 124.7); about TBD on a
-2-core CPU.
+Expected: test perplexity 120.6, valid 128.9 (measured; Mikolov's RNN-LM:
+124.7); 87 minutes on the 2-core CPU while another PTB run shared it.
 Plain SGD at lr 1 (Zaremba's LSTM setting) diverges for this tanh RNN even
 with clipping; Adam with a per-epoch halving trains it reliably.
 """
