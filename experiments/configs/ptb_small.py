@@ -1,7 +1,9 @@
 """Zaremba et al. (2014) small: 2x200 LSTM on Penn Treebank, no dropout.
 
 Command:  python launch.py --preset=ptb_small
-Expected: test perplexity ~TBD (paper 114.5); about TBD on a 2-core CPU.
+Expected: test perplexity 113.1, valid 117.0 (measured; the paper: 114.5 and
+120.7); 102 minutes on the 2-core CPU while another PTB run shared it
+(about 100 ms/step alone, so roughly 55 minutes on an idle machine).
 Zaremba's lr 1 and clip 5 act on the loss summed over the 20 steps and
 averaged over the batch, hence train.loss_reduction=sequence_sum.
 """

@@ -1,7 +1,8 @@
 """The lecture's vanilla RNN on The Time Machine, character level (the default).
 
 Command:  python launch.py --experiment=lm
-Expected: valid perplexity ~TBD, about TBD on a 2-core CPU.
+Expected: valid perplexity 5.37, test 5.61 (measured); 75 seconds on the
+idle 2-core CPU.
 """
 
 from experiments import lm
