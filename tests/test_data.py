@@ -92,3 +92,12 @@ def test_checksum_mismatch_and_missing_file_are_input_errors(tmp_path,
   with pytest.raises(InputError, match='checksum mismatch'):
     builders.load_lines('timemachine')
   assert not (tmp_path / 'prepared' / 'timemachine' / '1.0.0').exists()
+
+
+def test_failed_download_is_an_input_error(tmp_path, monkeypatch):
+  monkeypatch.delenv('RNN_JAX_RAW_DATA', raising=False)
+  monkeypatch.setenv('RNN_JAX_DATA_DIR', str(tmp_path))
+  raw = builders.RawFile('x/y.txt', 'http://host.invalid/y.txt', '0' * 64)
+  with pytest.raises(InputError, match='could not download http://host.invalid'):
+    raw.resolve()
+  assert not os.listdir(tmp_path / 'downloads' / 'x')

@@ -2,7 +2,8 @@
 
 Every builder knows each raw file's canonical URL and sha256. It reads the
 file from the local mirror named by $RNN_JAX_RAW_DATA (laid out like
-shared/data) when that variable is set, and downloads it otherwise; either
+shared/data) when that variable is set, and otherwise downloads it once
+into $RNN_JAX_DATA_DIR/downloads; either
 way the checksum is verified before anything is prepared. Prepared datasets
 (array_record files) go to $RNN_JAX_DATA_DIR, by default
 ~/.cache/rnn_jax/tfds, and are read back through `tfds` data sources.

@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
+import urllib.request
 from typing import Callable
 
 from rnn_jax.errors import InputError
@@ -23,7 +25,7 @@ class RawFile:
   url: str
   sha256: str
 
-  def resolve(self, dl_manager=None) -> str:
+  def resolve(self) -> str:
     """Local path of the verified file: from the mirror, else downloaded."""
     mirror = os.environ.get(RAW_DATA_ENV)
     if mirror:
@@ -31,15 +33,32 @@ class RawFile:
       if not os.path.isfile(local):
         raise InputError(f'missing raw data file {local} '
                          f'(${RAW_DATA_ENV}={mirror}; canonical URL {self.url})')
-    elif dl_manager is not None:
-      local = os.fspath(dl_manager.download(self.url))
     else:
-      raise InputError(f'{self.path}: set ${RAW_DATA_ENV} to a local mirror '
-                       f'or allow downloading {self.url}')
+      local = self._download()
     digest = sha256_of(local)
     if digest != self.sha256:
       raise InputError(f'checksum mismatch for {local}: sha256 {digest}, '
                        f'expected {self.sha256}')
+    return local
+
+
+  def _download(self) -> str:
+    """One attempt, cached in <data_dir>/downloads, written atomically."""
+    local = os.path.join(data_dir(), 'downloads', self.path)
+    if os.path.isfile(local):
+      return local
+    os.makedirs(os.path.dirname(local), exist_ok=True)
+    tmp = f'{local}.{os.getpid()}.tmp'
+    try:
+      with urllib.request.urlopen(self.url, timeout=60) as response, \
+          open(tmp, 'wb') as f:
+        shutil.copyfileobj(response, f)
+    except (OSError, ValueError) as e:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+      raise InputError(f'could not download {self.url} ({e}); set '
+                       f'${RAW_DATA_ENV} to a local mirror') from None
+    os.replace(tmp, local)
     return local
 
 

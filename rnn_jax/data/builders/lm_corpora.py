@@ -29,11 +29,12 @@ class _LinesBuilder(tfds.core.GeneratorBasedBuilder):
         disable_shuffling=True)
 
   def _split_generators(self, dl_manager):
+    del dl_manager  # RawFile.resolve reads the mirror or downloads itself
     if not self.FRACTIONS:
-      return {split: self._generate_examples(_read(f.resolve(dl_manager)))
+      return {split: self._generate_examples(_read(f.resolve()))
               for split, f in self.FILES.items()}
     (raw,) = self.FILES.values()
-    text = _read(raw.resolve(dl_manager))
+    text = _read(raw.resolve())
     # Boundaries at floor(cumulative fraction * length), as TFDS's own
     # tiny_shakespeare does (train = first 1,003,854 characters).
     pieces, start, cumulative = {}, 0, 0.0
