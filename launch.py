@@ -85,6 +85,9 @@ def main(argv):
   workdir = FLAGS.workdir or os.path.join('workdirs', preset_name)
 
   if FLAGS.mode == 'predict':
+    if not hasattr(module, 'predict'):
+      raise InputError(f'--mode=predict is not available for '
+                       f'--experiment={experiment} yet')
     saved = os.path.join(workdir, 'config.json')
     if not os.path.isfile(saved):
       raise InputError(f'no config.json in {workdir}: nothing trained there')

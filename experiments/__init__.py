@@ -8,7 +8,7 @@ import os
 
 from rnn_jax.errors import InputError
 
-EXPERIMENTS = ('lm',)
+EXPERIMENTS = ('lm', 'classify')
 _CONFIGS_DIR = os.path.join(os.path.dirname(__file__), 'configs')
 
 

@@ -6,8 +6,6 @@ character level, `python launch.py --experiment=lm`.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 
 import jax
@@ -16,10 +14,10 @@ import ml_collections
 import numpy as np
 
 from rnn_jax import cells
+from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import metrics
 from rnn_jax import models
-from rnn_jax import optim
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import files
@@ -66,26 +64,12 @@ def get_config() -> ml_collections.ConfigDict:
       valid_fraction=0.05,   # name=files without valid/test: the end of the
       test_fraction=0.05,    # train text is split off, test last
   ))
-  c.train = ml_collections.ConfigDict(dict(
-      optimizer='sgd',       # sgd | adam | adamw
-      learning_rate=1.0,
-      momentum=0.0,
-      weight_decay=0.0,
-      clip_norm=1.0,         # 0 disables clipping
-      schedule='constant',   # constant | step | cosine
-      decay_after_epochs=0,  # step: constant for this many epochs,
-      decay_rate=1.0,        # then x decay_rate every epoch
-      warmup_steps=0,
+  c.train = training.default_config(
       loss_reduction='token_mean',  # or sequence_sum: summed over the T
                                     # steps, averaged over the batch (Zaremba)
       num_epochs=40,
-      max_steps=0,           # >0 stops early (still evaluates)
-      log_every_steps=100,
       eval_every_epochs=5,
-      eval_steps=0,          # >0: evaluate only the first batches of a split
-      checkpoint_every_steps=1000,
-      checkpoints_to_keep=2,
-  ))
+  )
   c.generate = ml_collections.ConfigDict(dict(
       prefix='time traveller',
       num_tokens=60,
@@ -143,33 +127,20 @@ def load_corpus(dc) -> tuple[vocab_lib.Vocab, dict[str, np.ndarray]]:
 
 def validate(config):
   """Rejects values no code path accepts, before anything is written."""
-  choices = {
-      'model.cell': (config.model.cell, tuple(cells.CELLS)),
-      'model.activation': (config.model.activation, tuple(cells.ACTIVATIONS)),
-      'data.level': (config.data.level, ('char', 'word')),
-      'data.preprocess': (config.data.preprocess, pipelines.PREPROCESSORS),
-      'data.partition': (config.data.partition, pipelines.PARTITIONS),
-      'data.name': (config.data.name, tuple(builders.registered()) + ('files',)),
-      'train.optimizer': (config.train.optimizer, optim.OPTIMIZERS),
-      'train.schedule': (config.train.schedule, optim.SCHEDULES),
-      'train.loss_reduction': (config.train.loss_reduction, LOSS_REDUCTIONS),
-  }
-  for field, (value, allowed) in choices.items():
-    if value not in allowed:
-      raise InputError(f'config field {field}={value!r}: choose one of '
-                       f'{", ".join(allowed)}')
-  positive = ['model.hidden_size', 'model.num_layers', 'data.batch_size',
-              'data.num_steps', 'data.eval_batch_size', 'train.num_epochs',
-              'train.log_every_steps', 'train.eval_every_epochs',
-              'train.checkpoints_to_keep', 'generate.num_tokens']
-  for field in positive:
-    group, key = field.split('.')
-    if config[group][key] < 1:
-      raise InputError(f'config field {field} must be >= 1, '
-                       f'got {config[group][key]}')
-  if not 0.0 <= config.model.dropout < 1.0:
-    raise InputError(f'config field model.dropout must be in [0, 1), '
-                     f'got {config.model.dropout}')
+  configlib.check_choices(config, {
+      'model.cell': tuple(cells.CELLS),
+      'model.activation': tuple(cells.ACTIVATIONS),
+      'data.level': ('char', 'word'),
+      'data.preprocess': pipelines.PREPROCESSORS,
+      'data.partition': pipelines.PARTITIONS,
+      'data.name': tuple(builders.registered('lm')) + ('files',),
+      'train.loss_reduction': LOSS_REDUCTIONS,
+  })
+  training.validate_config(config)
+  configlib.check_at_least(config, dict.fromkeys([
+      'model.hidden_size', 'model.num_layers', 'data.batch_size',
+      'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1))
+  configlib.check_fraction(config, ['model.dropout'])
   if config.model.bidirectional:
     raise InputError('config field model.bidirectional: a language model '
                      'reads left to right; a backward direction would see '
@@ -289,21 +260,15 @@ def run(config, workdir: str) -> dict:
   task = LMTask(config, len(vocab), ids)
   print(f'{config.data.name}: vocab {len(vocab)}, tokens '
         + ', '.join(f'{s} {len(v):,}' for s, v in ids.items()), flush=True)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json_best_effort(indent=2))
+  training.write_config(workdir, config)
   vocab.save(os.path.join(workdir, 'vocab.json'))
 
   result = training.train_and_evaluate(task, config, workdir)
   _write_sample(workdir, config,
                 generate(config, result['state'].params, vocab, config.seed))
-  summary = {'experiment': NAME, 'preset': config.preset,
-             **result['summary']}
-  summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-             for k, v in summary.items()}
-  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
-  return summary
+  return training.write_summary(
+      workdir, {'experiment': NAME, 'preset': config.preset,
+                **result['summary']})
 
 
 def predict(config, workdir: str) -> str:

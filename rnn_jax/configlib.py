@@ -71,3 +71,32 @@ def apply_overrides(config: ml_collections.ConfigDict,
       node = node[group]
     node[key] = parse_value(field, text, fields[field])
   return config
+
+
+def check_choices(config: ml_collections.ConfigDict,
+                  choices: dict[str, tuple]):
+  """{'model.cell': ('rnn', 'gru', ...)}: each field's value must be listed."""
+  for field, allowed in choices.items():
+    value = flatten(config)[field]
+    if value not in allowed:
+      raise InputError(f'config field {field}={value!r}: choose one of '
+                       f'{", ".join(map(str, allowed))}')
+
+
+def check_at_least(config: ml_collections.ConfigDict,
+                   bounds: dict[str, float]):
+  """{'data.batch_size': 1}: each field's value must be >= its bound."""
+  fields = flatten(config)
+  for field, low in bounds.items():
+    if fields[field] < low:
+      raise InputError(f'config field {field} must be >= {low}, '
+                       f'got {fields[field]}')
+
+
+def check_fraction(config: ml_collections.ConfigDict, fields: list[str]):
+  """Each field must lie in [0, 1)."""
+  flat = flatten(config)
+  for field in fields:
+    if not 0.0 <= flat[field] < 1.0:
+      raise InputError(f'config field {field} must be in [0, 1), '
+                       f'got {flat[field]}')

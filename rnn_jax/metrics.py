@@ -6,6 +6,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -46,3 +47,14 @@ def accuracy(logits: jax.Array, targets: jax.Array,
     return correct.sum(), jnp.asarray(correct.size, jnp.float32)
   mask = mask.astype(jnp.float32)
   return (correct * mask).sum(), mask.sum()
+
+
+def macro_f1(confusion) -> float:
+  """Unweighted mean over classes of F1, from a [gold, predicted] confusion
+  matrix. A class never gold nor predicted is left out of the mean."""
+  confusion = np.asarray(confusion, np.float64)
+  tp = np.diag(confusion)
+  gold, predicted = confusion.sum(1), confusion.sum(0)
+  present = (gold + predicted) > 0
+  f1 = 2 * tp[present] / (gold + predicted)[present]
+  return float(f1.mean()) if f1.size else 0.0

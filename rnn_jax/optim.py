@@ -36,15 +36,17 @@ def make_schedule(name: str, learning_rate: float, steps_per_epoch: int,
 def make_optimizer(name: str, schedule, *, clip_norm: float | None = None,
                    momentum: float = 0.0, weight_decay: float = 0.0):
   """Builds the chain. `clip_norm` of 0 or None disables clipping."""
-  if name == 'sgd':
-    opt = optax.sgd(schedule, momentum=momentum or None)
-  elif name == 'adam':
-    opt = optax.adam(schedule)
-  elif name == 'adamw':
-    opt = optax.adamw(schedule, weight_decay=weight_decay)
-  else:
-    raise ValueError(f'unknown optimizer {name!r}; choose one of {OPTIMIZERS}')
+  links = []
   if clip_norm:
     # g <- min(1, theta / ||g||) g over all parameters at once.
-    return optax.chain(optax.clip_by_global_norm(clip_norm), opt)
-  return opt
+    links.append(optax.clip_by_global_norm(clip_norm))
+  if name == 'adamw':
+    links.append(optax.adamw(schedule, weight_decay=weight_decay))
+  elif name in ('sgd', 'adam'):
+    if weight_decay:  # L2: g <- g + wd * params, seen by the optimizer
+      links.append(optax.add_decayed_weights(weight_decay))
+    links.append(optax.sgd(schedule, momentum=momentum or None)
+                 if name == 'sgd' else optax.adam(schedule))
+  else:
+    raise ValueError(f'unknown optimizer {name!r}; choose one of {OPTIMIZERS}')
+  return links[0] if len(links) == 1 else optax.chain(*links)

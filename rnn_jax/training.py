@@ -22,6 +22,7 @@ import time
 from typing import Any, Iterable, Protocol
 
 import flax
+import ml_collections
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,6 +63,47 @@ class TrainState:
   carry: Any            # recurrent state handed from batch k to batch k+1
   epoch_loss: jax.Array  # sums over the current epoch's training batches
   epoch_count: jax.Array
+
+
+def default_config(**overrides) -> ml_collections.ConfigDict:
+  """The `train` config group every experiment shares; `overrides` set an
+  experiment's own defaults (or add its own fields)."""
+  c = ml_collections.ConfigDict(dict(
+      optimizer='sgd',       # sgd | adam | adamw
+      learning_rate=1.0,
+      momentum=0.0,
+      weight_decay=0.0,      # L2 for sgd/adam, decoupled for adamw
+      clip_norm=1.0,         # 0 disables clipping
+      schedule='constant',   # constant | step | cosine (to 0 at the end)
+      decay_after_epochs=0,  # step: constant for this many epochs,
+      decay_rate=1.0,        # then x decay_rate every epoch
+      warmup_steps=0,
+      num_epochs=10,
+      max_steps=0,           # >0 stops early (still evaluates)
+      log_every_steps=100,
+      eval_every_epochs=1,
+      eval_steps=0,          # >0: evaluate only the first batches of a split
+      checkpoint_every_steps=1000,
+      checkpoints_to_keep=2,
+  ))
+  c.update(overrides)
+  return c
+
+
+def validate_config(config):
+  """Checks the shared `train` group (each experiment checks the rest)."""
+  from rnn_jax import configlib  # pylint: disable=g-import-not-at-top
+  configlib.check_choices(config, {'train.optimizer': optim.OPTIMIZERS,
+                                   'train.schedule': optim.SCHEDULES})
+  configlib.check_at_least(config, {
+      **dict.fromkeys(['train.num_epochs', 'train.log_every_steps',
+                       'train.eval_every_epochs', 'train.checkpoints_to_keep'],
+                      1),
+      **dict.fromkeys(['train.learning_rate', 'train.clip_norm',
+                       'train.max_steps', 'train.eval_steps',
+                       'train.checkpoint_every_steps', 'train.warmup_steps',
+                       'train.weight_decay', 'train.momentum'], 0),
+  })
 
 
 # ----------------------------------------------------------------------------
@@ -203,17 +245,21 @@ def evaluate(task: Task, eval_step, params, split: str,
   for batch in batches:
     stats, carry = eval_step(params, batch, carry)
     for k, v in jax.device_get(stats).items():
-      sums[k] = sums.get(k, 0.0) + float(v)
+      sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
   return summarize(task, sums)
 
 
-def summarize(task: Task, sums: dict[str, float]) -> dict[str, float]:
-  count = sums.pop('count', 0.0)
+def summarize(task: Task, sums: dict[str, Any]) -> dict[str, float]:
+  """Scalar sums become means over 'count'; array sums (a confusion matrix)
+  are handed to `task.derived_metrics` as they are; scalars are returned."""
+  sums = dict(sums)
+  count = float(sums.pop('count', 0.0))
   if not count:
     return {}
-  metrics = {k: v / count for k, v in sums.items()}
+  metrics = {k: float(v) / count if np.ndim(v) == 0 else v
+             for k, v in sums.items()}
   metrics.update(task.derived_metrics(metrics))
-  return metrics
+  return {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
 
 
 def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
@@ -295,6 +341,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   print(f'{num_params:,} parameters; {total_steps} steps '
         f'({spe} per epoch)', flush=True)
   timer = _Throughput()
+  shapes = set()
   for step in range(start_step, total_steps):
     epoch, index = divmod(step, spe)
     if index == 0:
@@ -303,10 +350,16 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     elif task.reset_carry_every_batch:
       state = state.replace(carry=task.initial_carry('train'))
     batch = task.train_batch(epoch, index)
+    # A batch of a shape not seen before compiles: keep it out of the timing.
+    shape = tuple(np.shape(x) for x in jax.tree.leaves(batch))
+    compiles = shape not in shapes
+    if compiles:
+      timer.stop(state.step)
+      shapes.add(shape)
     state, metrics = train_step(state, batch)
     last_step = step + 1
-    if step == start_step:
-      jax.block_until_ready(state.step)  # the first step compiles: skip it
+    if compiles:
+      jax.block_until_ready(state.step)
     else:
       timer.count(task.num_tokens(batch))
 
@@ -360,6 +413,28 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   })
   plot_curves(workdir)
   return {'summary': summary, 'state': state}
+
+
+def write_config(workdir: str, config):
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+
+
+def write_summary(workdir: str, summary: dict[str, Any]) -> dict[str, Any]:
+  """summary.json, with non-finite floats (a diverged run) as null."""
+  def clean(v):
+    if isinstance(v, float) and not math.isfinite(v):
+      return None
+    if isinstance(v, dict):
+      return {k: clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+      return [clean(x) for x in v]
+    return v
+  summary = clean(summary)
+  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+    json.dump(summary, f, indent=2)
+  return summary
 
 
 def load_params(workdir: str, step: int | None = None):

@@ -159,6 +159,22 @@ BAD_INPUTS = {
         None, 'latin1.txt:1'),
     'predict without a run': lambda tmp: (
         ['--experiment=lm', '--mode=predict'], None, 'run'),
+    'classify: bad readout': lambda tmp: (
+        ['--experiment=classify', '--config.model.readout=cls'], None,
+        'model.readout'),
+    'classify: fold out of range': lambda tmp: (
+        ['--experiment=classify', '--config.data.cv_folds=3',
+         '--config.data.fold=3'], None, 'data.fold'),
+    'classify: missing mirror file': lambda tmp: (
+        ['--preset=trec_bilstm'], {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
+                                   'RNN_JAX_DATA_DIR': str(tmp / 'prepared')},
+        'train_5500.label'),
+    'classify: test label unseen in train': lambda tmp: (
+        ['--experiment=classify', '--config.data.name=files',
+         '--config.data.train=' + str(_file(tmp / 'tr.tsv', b'a\tx y\nb\ty z\n')),
+         '--config.data.valid=' + str(_file(tmp / 'va.tsv', b'a\tx\n')),
+         '--config.data.test=' + str(_file(tmp / 'te.tsv', b'c\tz\n'))],
+        None, "'c'"),
 }
 
 
@@ -179,15 +195,26 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
 def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
   config = experiments.get_preset(preset).get_config()
   relpath = {'timemachine': TM, 'ptb': 'ptb/ptb.train.txt',
-             'tinyshakespeare': 'tinyshakespeare/input.txt'}[config.data.name]
+             'tinyshakespeare': 'tinyshakespeare/input.txt',
+             'sst2': 'sst2/glue/train.tsv',
+             'sst2/kim2014': 'sst2/kim2014/stsa.binary.train',
+             'trec': 'trec/train_5500.label', 'trec/fine': 'trec/TREC_10.label',
+             'mr': 'mr/rt-polarity.pos'}[config.data.name]
   if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
     pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
-  result = launch(f'--preset={preset}', f'--workdir={tmp_path}',
-                  '--config.train.max_steps=2', '--config.train.eval_steps=2')
+  args = [f'--preset={preset}', f'--workdir={tmp_path}',
+          '--config.train.max_steps=2', '--config.train.eval_steps=2']
+  if config.data.get('cv_folds'):
+    args.append('--config.data.fold=0')  # one fold of the cross-validation
+  result = launch(*args)
   assert result.returncode == 0, result.stderr
   summary = _summary(tmp_path)
   assert summary['preset'] == preset and summary['steps'] == 2
-  assert summary['valid/perplexity'] > 1
+  if config.data.name in ('timemachine', 'ptb', 'tinyshakespeare'):
+    assert summary['valid/perplexity'] > 1
+  else:
+    assert 0 <= summary['valid/accuracy'] <= 1
+    assert os.path.isfile(tmp_path / 'test_predictions.tsv')
 
 
 @pytest.mark.parametrize('with_valid_and_test', [False, True])

@@ -110,3 +110,112 @@ def lm_eval_batches(ids: np.ndarray, batch_size: int,
   for start in range(0, columns, num_steps):
     yield {'inputs': inputs[:, start:start + num_steps],
            'targets': targets[:, start:start + num_steps]}
+
+
+# ----------------------------------------------------------------------------
+# Sentences: padded, length-bucketed batches.
+
+TOKENIZERS = ('whitespace', 'kim')
+
+
+def split_words(text: str, tokenizer: str = 'whitespace', *,
+                lowercase: bool = True) -> list[str]:
+  """One sentence -> words.
+
+  'whitespace': split on whitespace. 'kim': the clean-up of Kim (2014)'s
+  sentence-classification code: characters outside letters, digits and
+  ( ) , ! ? ' ` become spaces, clitics ('s 've n't 're 'd 'll) and the
+  punctuation , ! ( ) ? become words of their own.
+  """
+  if tokenizer == 'kim':
+    text = re.sub(r"[^A-Za-z0-9(),!?'`]", ' ', text)
+    text = re.sub(r"('s|'ve|n't|'re|'d|'ll)\b", r' \1', text)
+    text = re.sub(r'([,!()?])', r' \1 ', text)
+  elif tokenizer != 'whitespace':
+    raise ValueError(f'tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}')
+  if lowercase:
+    text = text.lower()
+  return text.split()
+
+
+def pad_batch(seqs: Sequence[np.ndarray], labels: Sequence[int],
+              batch_size: int, length: int, pad_id: int) -> dict[str, np.ndarray]:
+  """`tokens` [B, length] (padded with pad_id), `lengths` [B], `labels` [B]
+  and `weights` [B]: rows past len(seqs) are all padding with weight 0, so
+  every batch has the same batch size."""
+  tokens = np.full((batch_size, length), pad_id, np.int32)
+  lengths = np.zeros(batch_size, np.int32)
+  out_labels = np.zeros(batch_size, np.int32)
+  weights = np.zeros(batch_size, np.float32)
+  for row, (seq, label) in enumerate(zip(seqs, labels)):
+    seq = seq[:length]
+    tokens[row, :len(seq)] = seq
+    lengths[row], out_labels[row], weights[row] = len(seq), label, 1.0
+  return {'tokens': tokens, 'lengths': lengths, 'labels': out_labels,
+          'weights': weights}
+
+
+class BucketedBatches:
+  """Sentences with labels cut into padded [B, L] batches.
+
+  L is the batch's longest sentence rounded up to a multiple of
+  `bucket_width` (so that a handful of shapes get compiled), at most
+  `max_length` (longer sentences are truncated; 0 keeps all). Training
+  batches: each epoch the sentences are shuffled, then sorted by length
+  within windows of `sort_window` batches, and the batches dealt out in a
+  random order -- a pure function of (seed, epoch, index). Every epoch has
+  ceil(N / B) batches; the last one is completed with weight-0 rows.
+  """
+
+  def __init__(self, seqs: Sequence[np.ndarray], labels: Sequence[int],
+               batch_size: int, *, pad_id: int, seed: int = 0,
+               bucket_width: int = 8, max_length: int = 0,
+               sort_window: int = 50):
+    if not seqs:
+      raise InputError('no sentences to batch')
+    self.seqs = [np.asarray(s, np.int32) for s in seqs]
+    self.labels = np.asarray(labels, np.int32)
+    self.lengths = np.array([len(s) for s in self.seqs])
+    self.batch_size, self.pad_id, self.seed = batch_size, pad_id, seed
+    self.bucket_width, self.max_length = bucket_width, max_length
+    self.sort_window = sort_window
+    self.steps_per_epoch = -(-len(self.seqs) // batch_size)
+    self._epoch, self._order = None, None
+
+  def _padded_length(self, rows: np.ndarray) -> int:
+    longest = max(1, int(self.lengths[rows].max()))
+    rounded = -(-longest // self.bucket_width) * self.bucket_width
+    return min(rounded, self.max_length) if self.max_length else rounded
+
+  def _make(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+    return pad_batch([self.seqs[r] for r in rows], self.labels[rows],
+                     self.batch_size, self._padded_length(rows), self.pad_id)
+
+  def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+    if self._epoch != epoch:
+      rng = np.random.default_rng([self.seed, epoch])
+      order = rng.permutation(len(self.seqs))
+      window = self.batch_size * self.sort_window
+      for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        order[start:start + window] = chunk[
+            np.argsort(self.lengths[chunk], kind='stable')]
+      batches = [order[i:i + self.batch_size]
+                 for i in range(0, len(order), self.batch_size)]
+      self._order = [batches[i] for i in rng.permutation(len(batches))]
+      self._epoch = epoch
+    return self._order
+
+  def batch(self, epoch: int, index: int) -> dict[str, np.ndarray]:
+    return self._make(self._epoch_batches(epoch)[index])
+
+  def eval_batches(self) -> Iterator[dict[str, np.ndarray]]:
+    """Every sentence once, shortest first; `index` gives each row's
+    position in the original order (-1 on weight-0 rows)."""
+    order = np.argsort(self.lengths, kind='stable')
+    for start in range(0, len(order), self.batch_size):
+      rows = order[start:start + self.batch_size]
+      batch = self._make(rows)
+      batch['index'] = np.full(self.batch_size, -1, np.int32)
+      batch['index'][:len(rows)] = rows
+      yield batch

@@ -7,7 +7,9 @@ import hashlib
 import logging
 import os
 import shutil
+import tarfile
 import urllib.request
+import zipfile
 from typing import Callable
 
 from rnn_jax.errors import InputError
@@ -20,10 +22,16 @@ _BUILDERS: dict[str, Callable] = {}
 
 @dataclasses.dataclass(frozen=True)
 class RawFile:
-  """One raw file: its path inside the mirror, canonical URL and sha256."""
+  """One raw file: its path inside the mirror, canonical URL and sha256.
+
+  When the canonical URL is an archive (.zip, .tar.gz), `member` names the
+  file inside it; the sha256 is always that of the file itself, which is what
+  the mirror holds.
+  """
   path: str
   url: str
   sha256: str
+  member: str = ''
 
   def resolve(self) -> str:
     """Local path of the verified file: from the mirror, else downloaded."""
@@ -44,22 +52,57 @@ class RawFile:
 
   def _download(self) -> str:
     """One attempt, cached in <data_dir>/downloads, written atomically."""
-    local = os.path.join(data_dir(), 'downloads', self.path)
+    downloads = os.path.join(data_dir(), 'downloads')
+    local = os.path.join(downloads, self.path)
     if os.path.isfile(local):
       return local
-    os.makedirs(os.path.dirname(local), exist_ok=True)
-    tmp = f'{local}.{os.getpid()}.tmp'
-    try:
-      with urllib.request.urlopen(self.url, timeout=60) as response, \
-          open(tmp, 'wb') as f:
-        shutil.copyfileobj(response, f)
-    except (OSError, ValueError) as e:
-      if os.path.exists(tmp):
-        os.remove(tmp)
-      raise InputError(f'could not download {self.url} ({e}); set '
-                       f'${RAW_DATA_ENV} to a local mirror') from None
-    os.replace(tmp, local)
+    if not self.member:
+      _fetch(self.url, local)
+      return local
+    archive = os.path.join(downloads, 'archives',
+                           os.path.basename(self.url.split('?')[0]))
+    if not os.path.isfile(archive):
+      _fetch(self.url, archive)
+    _extract(archive, self.member, local)
     return local
+
+
+def _fetch(url: str, local: str):
+  os.makedirs(os.path.dirname(local), exist_ok=True)
+  tmp = f'{local}.{os.getpid()}.tmp'
+  try:
+    with urllib.request.urlopen(url, timeout=60) as response, \
+        open(tmp, 'wb') as f:
+      shutil.copyfileobj(response, f)
+  except (OSError, ValueError) as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise InputError(f'could not download {url} ({e}); set '
+                     f'${RAW_DATA_ENV} to a local mirror') from None
+  os.replace(tmp, local)
+
+
+def _extract(archive: str, member: str, local: str):
+  """Copies `member` out of a .zip or .tar(.gz) archive to `local`."""
+  os.makedirs(os.path.dirname(local), exist_ok=True)
+  tmp = f'{local}.{os.getpid()}.tmp'
+  try:
+    if zipfile.is_zipfile(archive):
+      with zipfile.ZipFile(archive) as z, z.open(member) as src, \
+          open(tmp, 'wb') as dst:
+        shutil.copyfileobj(src, dst)
+    else:
+      with tarfile.open(archive) as t:
+        src = t.extractfile(member)
+        if src is None:
+          raise KeyError(member)
+        with src, open(tmp, 'wb') as dst:
+          shutil.copyfileobj(src, dst)
+  except (KeyError, OSError, tarfile.TarError, zipfile.BadZipFile) as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise InputError(f'{archive}: cannot extract {member} ({e})') from None
+  os.replace(tmp, local)
 
 
 def sha256_of(path: str) -> str:
@@ -82,8 +125,16 @@ def register(name: str):
   return wrap
 
 
-def registered() -> list[str]:
-  return sorted(_BUILDERS)
+def registered(task: str | None = None) -> list[str]:
+  """Dataset names, with `name/config` for builders that have configs; only
+  those for `task` (a builder's TASK: 'lm', 'classify', ...) when given."""
+  names = []
+  for name, cls in sorted(_BUILDERS.items()):
+    if task and cls.TASK != task:
+      continue
+    names.append(name)
+    names.extend(f'{name}/{c.name}' for c in cls.BUILDER_CONFIGS)
+  return names
 
 
 def _quiet_tfds():
@@ -93,17 +144,25 @@ def _quiet_tfds():
   return tfds
 
 
-def load_lines(name: str, splits=('train', 'valid', 'test')) -> dict[str, list[str]]:
-  """Prepares dataset `name` if needed and returns its lines per split."""
-  if name not in _BUILDERS:
+def load(name: str) -> dict[str, list[dict]]:
+  """Prepares dataset `name` (or `name/config`) if needed; returns every
+  split's records in order, text features decoded to str."""
+  if name not in registered():
     raise InputError(f'unknown dataset {name!r}; known: {", ".join(registered())}')
   _quiet_tfds()
-  builder = _BUILDERS[name](data_dir=data_dir(), file_format='array_record')
+  builder_name, _, config = name.partition('/')
+  builder = _BUILDERS[builder_name](config=config or None, data_dir=data_dir(),
+                                    file_format='array_record')
   builder.download_and_prepare()
-  sources = builder.as_data_source()
   out = {}
-  for split in splits:
-    source = sources[split]
+  for split, source in builder.as_data_source().items():
     records = source.__getitems__(list(range(len(source))))
-    out[split] = [r['text'].decode('utf-8') for r in records]
+    out[split] = [{k: v.decode('utf-8') if isinstance(v, bytes) else v
+                   for k, v in r.items()} for r in records]
   return out
+
+
+def load_lines(name: str) -> dict[str, list[str]]:
+  """A text corpus's lines per split."""
+  return {split: [r['text'] for r in records]
+          for split, records in load(name).items()}

@@ -14,6 +14,7 @@ from rnn_jax.data.builders.base import register
 
 class _LinesBuilder(tfds.core.GeneratorBasedBuilder):
   """Base: splits are either separate files or fractions of one file."""
+  TASK = 'lm'
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   FILES: dict[str, RawFile] = {}      # split -> file
