@@ -1,7 +1,9 @@
 """BiLSTM with attention pooling on MR (movie-review polarity), 10-fold CV.
 
 Command:  python launch.py --preset=mr_bilstm
-Expected: not yet measured.
+Expected: mean test accuracy over the 10 folds 78.2% (std 1.4; folds 75.1 to
+79.7), measured; 26 minutes for the ten folds on the 2-core CPU while two or
+three other runs shared it (about 2 minutes a fold alone).
 """
 
 from experiments import classify

@@ -1,7 +1,8 @@
 """BiLSTM with attention pooling on TREC-6 question classification.
 
 Command:  python launch.py --preset=trec_bilstm
-Expected: not yet measured.
+Expected: test accuracy 90.0% (valid 88.4%), measured; 5.4 minutes on the
+2-core CPU shared with two other runs.
 """
 
 from experiments import classify
@@ -10,10 +11,15 @@ EXPERIMENT = 'classify'
 
 
 def get_config():
-  """Kim (2014)'s TREC set-up: case kept, 10% of train held out as valid."""
+  """Kim (2014)'s TREC set-up: case kept, 10% of train held out as valid.
+  5k questions: Adam with a cosine decay over 10 epochs (SGD at
+  sst2_bilstm's rate needs 20 epochs for 88.8%)."""
   c = classify.get_config()
   c.data.name = 'trec'
   c.data.lowercase = False
-  c.train.num_epochs = 20
+  c.train.optimizer = 'adam'
+  c.train.learning_rate = 1e-3
+  c.train.weight_decay = 0.0
+  c.train.num_epochs = 10
   c.train.eval_every_epochs = 5
   return c
