@@ -1,7 +1,11 @@
 """BiLSTM with attention pooling on GLUE SST-2 (flax/examples/sst2's setting).
 
 Command:  python launch.py --experiment=classify   (or --preset=sst2_bilstm)
-Expected: not yet measured.
+Expected: GLUE dev accuracy 84.5% (measured; flax/examples/sst2 reports
+85.2%); 35 minutes on the 2-core CPU while three other runs shared it (the
+same model at a constant rate took 26 minutes beside one other run).
+GLUE's test labels are hidden: test_predictions.tsv holds the predictions
+with an empty gold column, and there is no test accuracy.
 """
 
 from experiments import classify
@@ -10,4 +14,8 @@ EXPERIMENT = 'classify'
 
 
 def get_config():
+  """flax/examples/sst2's model and optimizer (300-d embeddings, BiLSTM 256,
+  attention pooling, MLP 256, dropout 0.5, word dropout 0.1, SGD momentum
+  0.9 at 0.1, L2 3e-6, batch 64, 10 epochs) with a cosine decay of the rate
+  and gradients clipped at norm 5."""
   return classify.get_config()
