@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from rnn_jax import cells
 from rnn_jax import configlib
@@ -288,20 +287,17 @@ class ClassifyTask:
                             batch['lengths'], train=train, rngs=rngs)
 
   def loss(self, params, batch, carry, rng, train):
-    logits = self.logits(params, batch, rng, train).astype(jnp.float32)
-    weights = batch['weights']
-    nll = optax.softmax_cross_entropy_with_integer_labels(
-        logits, batch['labels'])
-    count = weights.sum()
-    predicted = logits.argmax(-1)
+    logits = self.logits(params, batch, rng, train)
+    weights = batch['weights']  # 0 on the rows that only fill the batch
+    nll, count = metrics.cross_entropy(logits, batch['labels'], weights)
+    correct, _ = metrics.accuracy(logits, batch['labels'], weights)
     confusion = jnp.einsum(
         'b,bi,bj->ij', weights,
         jax.nn.one_hot(batch['labels'], self.num_classes),
-        jax.nn.one_hot(predicted, self.num_classes))
-    stats = {'loss': (nll * weights).sum(), 'count': count,
-             'accuracy': ((predicted == batch['labels']) * weights).sum(),
+        jax.nn.one_hot(logits.argmax(-1), self.num_classes))
+    stats = {'loss': nll, 'count': count, 'accuracy': correct,
              'confusion': confusion}
-    return stats['loss'] / jnp.maximum(count, 1.0), (stats, carry)
+    return nll / jnp.maximum(count, 1.0), (stats, carry)
 
   def train_batch(self, epoch, index):
     return self.batches['train'].batch(epoch, index)

@@ -29,6 +29,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 
+from rnn_jax import configlib
 from rnn_jax import optim
 from rnn_jax.errors import InputError
 
@@ -92,7 +93,6 @@ def default_config(**overrides) -> ml_collections.ConfigDict:
 
 def validate_config(config):
   """Checks the shared `train` group (each experiment checks the rest)."""
-  from rnn_jax import configlib  # pylint: disable=g-import-not-at-top
   configlib.check_choices(config, {'train.optimizer': optim.OPTIMIZERS,
                                    'train.schedule': optim.SCHEDULES})
   configlib.check_at_least(config, {
