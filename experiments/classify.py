@@ -128,16 +128,8 @@ def read_tsv(path: str, header: str = 'auto', *,
   skipped; a line without a tab, or with an empty label or text, is an
   error naming the file and line.
   """
-  lines = files.read_lines(path, what=what)
-  rows = []
-  for number, line in enumerate(lines, start=1):
-    if not line.strip():
-      continue
-    label, tab, text = line.rstrip('\r').partition('\t')
-    if not tab or not label.strip() or not text.strip():
-      raise InputError(f'{path}:{number}: expected label<TAB>text, got '
-                       f'{line[:60]!r}')
-    rows.append((text.strip(), label.strip()))
+  rows = [(text, label) for label, text in
+          files.read_pairs(path, ('label', 'text'), what=what)]
   counts = collections.Counter(label for _, label in rows[1:])
   if header == 'yes' or (header == 'auto' and counts and
                          rows[0][1] not in counts and
@@ -146,20 +138,6 @@ def read_tsv(path: str, header: str = 'auto', *,
   if not rows:
     raise InputError(f'{what} has no examples: {path}')
   return rows
-
-
-def _carve(pairs: list, fraction: float, seed: int, what: str):
-  """Splits off a fixed random `fraction` of pairs: (rest, carved)."""
-  n = len(pairs)
-  k = int(round(n * fraction))
-  if k < 1 or k >= n:
-    raise InputError(f'cannot carve {what} ({fraction:.0%}) out of {n} '
-                     'training examples; give it as a file or change the '
-                     'fraction')
-  order = np.random.default_rng(seed).permutation(n)
-  carved = set(order[:k].tolist())
-  return ([p for i, p in enumerate(pairs) if i not in carved],
-          [p for i, p in enumerate(pairs) if i in carved])
 
 
 def fold_of(n: int, folds: int, seed: int) -> np.ndarray:
@@ -193,10 +171,10 @@ def load_splits(dc) -> dict[str, list[tuple[str, str]]]:
     pairs['test'] = [p for p, f in zip(pairs['train'], fold) if f == which]
     pairs['train'] = [p for p, f in zip(pairs['train'], fold) if f != which]
   if 'test' not in pairs:
-    pairs['train'], pairs['test'] = _carve(
+    pairs['train'], pairs['test'] = pipelines.carve(
         pairs['train'], dc.test_fraction, dc.split_seed, 'a test split')
   if 'valid' not in pairs:
-    pairs['train'], pairs['valid'] = _carve(
+    pairs['train'], pairs['valid'] = pipelines.carve(
         pairs['train'], dc.valid_fraction, dc.split_seed + 1, 'a valid split')
   return pairs
 

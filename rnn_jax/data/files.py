@@ -23,3 +23,24 @@ def read_lines(path: str, *, what: str = 'data file') -> list[str]:
   if not text.strip():
     raise InputError(f'{what} is empty: {path}')
   return text.split('\n')
+
+
+def read_pairs(path: str, columns: tuple[str, str], *,
+               what: str = 'data file') -> list[tuple[str, str]]:
+  """`first<TAB>second` lines -> [(first, second)], both stripped.
+
+  Blank lines are skipped; a line without a tab, or with an empty field, is
+  an error naming the file, the line and the expected `columns`.
+  """
+  rows = []
+  for number, line in enumerate(read_lines(path, what=what), start=1):
+    if not line.strip():
+      continue
+    first, tab, second = line.rstrip('\r').partition('\t')
+    if not tab or not first.strip() or not second.strip():
+      raise InputError(f'{path}:{number}: expected {columns[0]}<TAB>'
+                       f'{columns[1]}, got {line[:60]!r}')
+    rows.append((first.strip(), second.strip()))
+  if not rows:
+    raise InputError(f'{what} has no examples: {path}')
+  return rows

@@ -113,9 +113,26 @@ def lm_eval_batches(ids: np.ndarray, batch_size: int,
 
 
 # ----------------------------------------------------------------------------
-# Sentences: padded, length-bucketed batches.
+# Sentences: splitting, tokenising, padded length-bucketed batches.
 
-TOKENIZERS = ('whitespace', 'kim')
+
+def carve(pairs: list, fraction: float, seed: int, what: str):
+  """Splits off a fixed random `fraction` of pairs: (rest, carved)."""
+  n = len(pairs)
+  k = int(round(n * fraction))
+  if k < 1 or k >= n:
+    raise InputError(f'cannot carve {what} ({fraction:.0%}) out of {n} '
+                     'training examples; give it as a file or change the '
+                     'fraction')
+  order = np.random.default_rng(seed).permutation(n)
+  carved = set(order[:k].tolist())
+  return ([p for i, p in enumerate(pairs) if i not in carved],
+          [p for i, p in enumerate(pairs) if i in carved])
+
+
+TOKENIZERS = ('whitespace', 'kim', 'punct')
+# Punctuation that 'punct' splits off; '.' and ',' stay inside numbers.
+_PUNCT = re.compile(r'([!?;:"()]|[.,](?!\d)|(?<!\d)[.,])')
 
 
 def split_words(text: str, tokenizer: str = 'whitespace', *,
@@ -125,17 +142,35 @@ def split_words(text: str, tokenizer: str = 'whitespace', *,
   'whitespace': split on whitespace. 'kim': the clean-up of Kim (2014)'s
   sentence-classification code: characters outside letters, digits and
   ( ) , ! ? ' ` become spaces, clitics ('s 've n't 're 'd 'll) and the
-  punctuation , ! ( ) ? become words of their own.
+  punctuation , ! ( ) ? become words of their own. 'punct' (the default
+  for translation, d2l's preprocessing extended): non-breaking spaces become
+  spaces and the punctuation . , ! ? ; : " ( ) becomes words of its own
+  (except . and , inside numbers).
   """
   if tokenizer == 'kim':
     text = re.sub(r"[^A-Za-z0-9(),!?'`]", ' ', text)
     text = re.sub(r"('s|'ve|n't|'re|'d|'ll)\b", r' \1', text)
     text = re.sub(r'([,!()?])', r' \1 ', text)
+  elif tokenizer == 'punct':
+    text = _PUNCT.sub(r' \1 ', normalize_spaces(text))
   elif tokenizer != 'whitespace':
     raise ValueError(f'tokenizer must be one of {TOKENIZERS}, got {tokenizer!r}')
   if lowercase:
     text = text.lower()
   return text.split()
+
+
+def normalize_spaces(text: str) -> str:
+  """Non-breaking spaces (French typography in fra-eng) -> plain spaces."""
+  return text.replace('\u202f', ' ').replace('\xa0', ' ')
+
+
+def detokenize(words: Sequence[str]) -> str:
+  """Words -> text: no space before . , ! ? ; : ) or after (; the inverse of
+  'punct' up to the spacing of quotes."""
+  text = ' '.join(words)
+  text = re.sub(r' ([.,!?;:)])', r'\1', text)
+  return text.replace('( ', '(')
 
 
 def pad_batch(seqs: Sequence[np.ndarray], labels: Sequence[int],
@@ -219,3 +254,41 @@ class BucketedBatches:
       batch['index'] = np.full(self.batch_size, -1, np.int32)
       batch['index'][:len(rows)] = rows
       yield batch
+
+
+class PairedBatches(BucketedBatches):
+  """Source and target sentences cut into padded batches, bucketed by
+  source length as `BucketedBatches` does.
+
+  A batch has `tokens` [B, S] and `lengths` [B] (the source), `weights` [B],
+  `target_inputs` = <bos> y and `targets` = y <eos>, both [B, T] with T
+  rounded up to a multiple of `bucket_width`, and `target_lengths` [B]
+  (len(y) + 1; 0 on fill rows).
+  """
+
+  def __init__(self, sources, targets, batch_size: int, *, pad_id: int,
+               bos_id: int, eos_id: int, seed: int = 0, bucket_width: int = 8,
+               max_length: int = 0, sort_window: int = 50):
+    super().__init__(sources, np.zeros(len(sources), np.int32), batch_size,
+                     pad_id=pad_id, seed=seed, bucket_width=bucket_width,
+                     max_length=max_length, sort_window=sort_window)
+    self.targets = [np.asarray(t, np.int32) for t in targets]
+    self.bos_id, self.eos_id = bos_id, eos_id
+
+  def _make(self, rows):
+    batch = super()._make(rows)
+    del batch['labels']
+    targets = [self.targets[r] for r in rows]
+    longest = max(len(t) for t in targets) + 1
+    length = -(-longest // self.bucket_width) * self.bucket_width
+    inputs = np.full((self.batch_size, length), self.pad_id, np.int32)
+    outputs = np.full((self.batch_size, length), self.pad_id, np.int32)
+    lengths = np.zeros(self.batch_size, np.int32)
+    for row, t in enumerate(targets):
+      inputs[row, 0] = self.bos_id
+      inputs[row, 1:len(t) + 1] = t
+      outputs[row, :len(t)] = t
+      outputs[row, len(t)] = self.eos_id
+      lengths[row] = len(t) + 1
+    batch.update(target_inputs=inputs, targets=outputs, target_lengths=lengths)
+    return batch

@@ -11,6 +11,7 @@ import numpy as np
 UNK = '<unk>'
 EOS = '<eos>'
 PAD = '<pad>'
+BOS = '<bos>'
 
 
 class Vocab:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from rnn_jax.data.builders.base import data_dir
 from rnn_jax.data.builders.base import load
 from rnn_jax.data.builders.base import load_lines
+from rnn_jax.data.builders.base import read_text
 from rnn_jax.data.builders.base import RawFile
 from rnn_jax.data.builders.base import register
 from rnn_jax.data.builders.base import registered
@@ -21,3 +22,4 @@ from rnn_jax.data.builders.base import registered
 # Importing a builder module registers it.
 from rnn_jax.data.builders import classification  # pylint: disable=unused-import
 from rnn_jax.data.builders import lm_corpora  # pylint: disable=unused-import
+from rnn_jax.data.builders import seq2seq  # pylint: disable=unused-import

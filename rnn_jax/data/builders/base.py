@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import logging
 import os
@@ -25,8 +26,10 @@ class RawFile:
   """One raw file: its path inside the mirror, canonical URL and sha256.
 
   When the canonical URL is an archive (.zip, .tar.gz), `member` names the
-  file inside it; the sha256 is always that of the file itself, which is what
-  the mirror holds.
+  file inside it. The sha256 is that of the file as the source serves it (the
+  member itself for an archive). A mirror may hold a gzipped copy of a file
+  the source serves uncompressed (`path` ends in .gz, the source's name does
+  not); the checksum is then verified on the decompressed bytes.
   """
   path: str
   url: str
@@ -41,19 +44,26 @@ class RawFile:
       if not os.path.isfile(local):
         raise InputError(f'missing raw data file {local} '
                          f'(${RAW_DATA_ENV}={mirror}; canonical URL {self.url})')
+      gunzip = self.mirror_gzipped
     else:
-      local = self._download()
-    digest = sha256_of(local)
+      local, gunzip = self._download(), False
+    digest = sha256_of(local, gunzip=gunzip)
     if digest != self.sha256:
       raise InputError(f'checksum mismatch for {local}: sha256 {digest}, '
                        f'expected {self.sha256}')
     return local
 
 
+  @property
+  def mirror_gzipped(self) -> bool:
+    source_name = self.member or self.url.split('?')[0]
+    return self.path.endswith('.gz') and not source_name.endswith('.gz')
+
   def _download(self) -> str:
     """One attempt, cached in <data_dir>/downloads, written atomically."""
     downloads = os.path.join(data_dir(), 'downloads')
-    local = os.path.join(downloads, self.path)
+    path = self.path[:-3] if self.mirror_gzipped else self.path
+    local = os.path.join(downloads, path)
     if os.path.isfile(local):
       return local
     if not self.member:
@@ -105,12 +115,30 @@ def _extract(archive: str, member: str, local: str):
   os.replace(tmp, local)
 
 
-def sha256_of(path: str) -> str:
+def _open(path: str, gunzip: bool):
+  return gzip.open(path, 'rb') if gunzip else open(path, 'rb')
+
+
+def sha256_of(path: str, gunzip: bool = False) -> str:
   h = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      h.update(block)
+  try:
+    with _open(path, gunzip) as f:
+      for block in iter(lambda: f.read(1 << 20), b''):
+        h.update(block)
+  except (OSError, EOFError) as e:   # a corrupt gzip
+    raise InputError(f'cannot read {path} ({e})') from None
   return h.hexdigest()
+
+
+def read_text(raw: RawFile, encoding: str = 'utf-8') -> str:
+  """The verified file's text; a .gz file is decompressed."""
+  path = raw.resolve()
+  with _open(path, path.endswith('.gz')) as f:
+    data = f.read()
+  try:
+    return data.decode(encoding)
+  except UnicodeDecodeError as e:
+    raise InputError(f'{path}: not valid {encoding} ({e.reason})') from None
 
 
 def data_dir() -> str:
