@@ -58,3 +58,13 @@ def macro_f1(confusion) -> float:
   present = (gold + predicted) > 0
   f1 = 2 * tp[present] / (gold + predicted)[present]
   return float(f1.mean()) if f1.size else 0.0
+
+
+def corpus_bleu(hypotheses: list[str], references: list[str]):
+  """sacrebleu's corpus BLEU (its defaults: 13a tokenisation, exponential
+  smoothing) of detokenised text against one reference per sentence;
+  returns (score, sacrebleu's signature string)."""
+  import sacrebleu  # pylint: disable=g-import-not-at-top
+  bleu = sacrebleu.metrics.BLEU()
+  score = bleu.corpus_score(list(hypotheses), [list(references)])
+  return float(score.score), str(bleu.get_signature())
