@@ -169,6 +169,19 @@ BAD_INPUTS = {
         ['--preset=trec_bilstm'], {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
                                    'RNN_JAX_DATA_DIR': str(tmp / 'prepared')},
         'train_5500.label'),
+    'seq2seq: bad attention': lambda tmp: (
+        ['--experiment=seq2seq', '--config.model.attention=dot'], None,
+        'model.attention'),
+    'seq2seq: teacher forcing above 1': lambda tmp: (
+        ['--experiment=seq2seq', '--config.train.teacher_forcing=1.5'], None,
+        'train.teacher_forcing'),
+    'seq2seq: missing mirror file': lambda tmp: (
+        ['--preset=scan_simple_lstm'],
+        {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
+         'RNN_JAX_DATA_DIR': str(tmp / 'prepared')},
+        'tasks_train_simple.txt.gz'),
+    'seq2seq: babi task out of range': lambda tmp: (
+        ['--preset=babi_lstm', '--config.data.task=21'], None, 'data.task'),
     'classify: test label unseen in train': lambda tmp: (
         ['--experiment=classify', '--config.data.name=files',
          '--config.data.train=' + str(_file(tmp / 'tr.tsv', b'a\tx y\nb\ty z\n')),
@@ -193,13 +206,20 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
 
 @pytest.mark.parametrize('preset', experiments.preset_names())
 def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
-  config = experiments.get_preset(preset).get_config()
+  preset_module = experiments.get_preset(preset)
+  config = preset_module.get_config()
   relpath = {'timemachine': TM, 'ptb': 'ptb/ptb.train.txt',
              'tinyshakespeare': 'tinyshakespeare/input.txt',
              'sst2': 'sst2/glue/train.tsv',
              'sst2/kim2014': 'sst2/kim2014/stsa.binary.train',
              'trec': 'trec/train_5500.label', 'trec/fine': 'trec/TREC_10.label',
-             'mr': 'mr/rt-polarity.pos'}[config.data.name]
+             'mr': 'mr/rt-polarity.pos',
+             'multi30k': 'multi30k/task1/raw/train.de.gz',
+             'fra_eng': 'fra-eng/fra.txt.gz',
+             'scan': 'scan/simple_split/tasks_train_simple.txt.gz',
+             'scan/length': 'scan/length_split/tasks_train_length.txt.gz',
+             'babi': 'babi/tasks_1-20_v1-2/en/qa1_single-supporting-fact_train.txt',
+             }[config.data.name]
   if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
     pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
   args = [f'--preset={preset}', f'--workdir={tmp_path}',
@@ -212,6 +232,10 @@ def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
   assert summary['preset'] == preset and summary['steps'] == 2
   if config.data.name in ('timemachine', 'ptb', 'tinyshakespeare'):
     assert summary['valid/perplexity'] > 1
+  elif preset_module.EXPERIMENT == 'seq2seq':
+    assert summary['valid/perplexity'] > 1
+    assert 0 <= summary['test/exact_match'] <= 1
+    assert os.path.isfile(tmp_path / 'test_hypotheses.txt')
   else:
     assert 0 <= summary['valid/accuracy'] <= 1
     assert os.path.isfile(tmp_path / 'test_predictions.tsv')

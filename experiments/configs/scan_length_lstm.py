@@ -1,0 +1,19 @@
+"""scan_simple_lstm's model on SCAN's length split.
+
+Command:  python launch.py --preset=scan_length_lstm
+Expected: not yet measured.
+"""
+
+from experiments.configs import scan_simple_lstm
+
+EXPERIMENT = 'seq2seq'
+
+
+def get_config():
+  """Train on action sequences of up to 22 actions, test on 24 to 48: Lake
+  & Baroni report 13.8% exact match for their best model. Decoding may run
+  to 64 tokens."""
+  c = scan_simple_lstm.get_config()
+  c.data.name = 'scan/length'
+  c.decode.max_length = 64
+  return c
