@@ -117,8 +117,8 @@ def _file(path, data: bytes):
   return path
 
 
-def _corrupt_mirror(tmp):
-  _file(tmp / 'mirror' / 'timemachine' / 'timemachine.txt', b'not the book')
+def _corrupt_mirror(tmp, relpath='timemachine/timemachine.txt'):
+  _file(tmp / 'mirror' / relpath, b'not the book')
   return {'RNN_JAX_RAW_DATA': str(tmp / 'mirror'),
           'RNN_JAX_DATA_DIR': str(tmp / 'prepared')}
 
@@ -179,6 +179,10 @@ BAD_INPUTS = {
         ['--preset=scan_simple_lstm'],
         {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
          'RNN_JAX_DATA_DIR': str(tmp / 'prepared')},
+        'tasks_train_simple.txt.gz'),
+    'seq2seq: mirror .gz not gzip': lambda tmp: (
+        ['--preset=scan_simple_lstm'],
+        _corrupt_mirror(tmp, 'scan/simple_split/tasks_train_simple.txt.gz'),
         'tasks_train_simple.txt.gz'),
     'seq2seq: babi task out of range': lambda tmp: (
         ['--preset=babi_lstm', '--config.data.task=21'], None, 'data.task'),

@@ -46,8 +46,9 @@ def _step_fn(model):
   return step_fn
 
 
-ATTENTIONS_AND_CELLS = [(a, c) for a in models.ATTENTIONS
-                        for c in ('gru', 'lstm')]
+# Every attention, and both gated cells (whose carries differ in shape).
+ATTENTIONS_AND_CELLS = [('none', 'lstm'), ('additive', 'gru'),
+                        ('multiplicative', 'lstm')]
 
 
 @pytest.mark.parametrize('attention,cell', ATTENTIONS_AND_CELLS)
