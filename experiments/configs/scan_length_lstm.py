@@ -1,7 +1,8 @@
 """scan_simple_lstm's model on SCAN's length split.
 
 Command:  python launch.py --preset=scan_length_lstm
-Expected: not yet measured.
+Expected: test exact match 10.2% (valid, drawn from train's lengths:
+98.9%), measured; 10 minutes on the 2-core CPU shared with the test suite.
 """
 
 from experiments.configs import scan_simple_lstm
