@@ -170,13 +170,7 @@ def load_splits(dc) -> dict[str, list[tuple[str, str]]]:
     which = max(dc.fold, 0)
     pairs['test'] = [p for p, f in zip(pairs['train'], fold) if f == which]
     pairs['train'] = [p for p, f in zip(pairs['train'], fold) if f != which]
-  if 'test' not in pairs:
-    pairs['train'], pairs['test'] = pipelines.carve(
-        pairs['train'], dc.test_fraction, dc.split_seed, 'a test split')
-  if 'valid' not in pairs:
-    pairs['train'], pairs['valid'] = pipelines.carve(
-        pairs['train'], dc.valid_fraction, dc.split_seed + 1, 'a valid split')
-  return pairs
+  return pipelines.carve_missing(pairs, dc)
 
 
 class Encoded:

@@ -169,13 +169,7 @@ def load_splits(dc) -> dict[str, list[dict]]:
       raise InputError(f'{dc.name} has no training data for task {dc.task}')
   if dc.max_examples:
     data['train'] = data['train'][:dc.max_examples]
-  if 'test' not in data:
-    data['train'], data['test'] = pipelines.carve(
-        data['train'], dc.test_fraction, dc.split_seed, 'a test split')
-  if 'valid' not in data:
-    data['train'], data['valid'] = pipelines.carve(
-        data['train'], dc.valid_fraction, dc.split_seed + 1, 'a valid split')
-  return data
+  return pipelines.carve_missing(data, dc)
 
 
 def source_text(text: str, dc) -> str:

@@ -130,6 +130,18 @@ def carve(pairs: list, fraction: float, seed: int, what: str):
           [p for i, p in enumerate(pairs) if i in carved])
 
 
+def carve_missing(splits: dict[str, list], dc) -> dict[str, list]:
+  """Fills a missing 'test', then 'valid', split by carving it off 'train'
+  (`dc.test_fraction` / `dc.valid_fraction`, seeded by `dc.split_seed`)."""
+  if 'test' not in splits:
+    splits['train'], splits['test'] = carve(
+        splits['train'], dc.test_fraction, dc.split_seed, 'a test split')
+  if 'valid' not in splits:
+    splits['train'], splits['valid'] = carve(
+        splits['train'], dc.valid_fraction, dc.split_seed + 1, 'a valid split')
+  return splits
+
+
 TOKENIZERS = ('whitespace', 'kim', 'punct')
 # Punctuation that 'punct' splits off; '.' and ',' stay inside numbers.
 _PUNCT = re.compile(r'([!?;:"()]|[.,](?!\d)|(?<!\d)[.,])')
