@@ -8,7 +8,7 @@ import os
 
 from rnn_jax.errors import InputError
 
-EXPERIMENTS = ('lm', 'classify', 'seq2seq')
+EXPERIMENTS = ('lm', 'classify', 'seq2seq', 'tag')
 _CONFIGS_DIR = os.path.join(os.path.dirname(__file__), 'configs')
 
 

@@ -68,3 +68,79 @@ def corpus_bleu(hypotheses: list[str], references: list[str]):
   bleu = sacrebleu.metrics.BLEU()
   score = bleu.corpus_score(list(hypotheses), [list(references)])
   return float(score.score), str(bleu.get_signature())
+
+
+# Span scoring as conlleval does it, vectorised. A tag is O, or PREFIX-TYPE
+# with PREFIX one of B I E S; any other tag (a POS tag) is a span of one
+# token of its own type, so that span F1 equals token accuracy there.
+_O, _B, _I, _E, _S = range(5)
+
+
+def chunk_scheme(tag_names) -> tuple[np.ndarray, np.ndarray]:
+  """Per tag id: its prefix code (O B I E S = 0..4) and its type id (-1
+  for O), the tables `chunk_counts` reads."""
+  prefixes, kinds, types = [], [], {}
+  for name in tag_names:
+    head, dash, rest = name.partition('-')
+    if name == 'O':
+      prefixes.append(_O)
+      kinds.append(-1)
+      continue
+    if dash and rest and head in ('B', 'I', 'E', 'S'):
+      prefix, kind = 'OBIES'.index(head), rest
+    else:
+      prefix, kind = _S, name
+    prefixes.append(prefix)
+    kinds.append(types.setdefault(kind, len(types)))
+  return np.array(prefixes, np.int32), np.array(kinds, np.int32)
+
+
+def _chunks(tags, mask, prefix, kind):
+  """Where chunks start [B, T], their type, and the position of the end
+  of the chunk each start opens. IOB1, IOB2 and IOBES follow one set of
+  rules (conlleval's, with IOBES's S): a chunk ends after a token when
+  the token is E or S, when a B or I is followed by B, S or O, or when the
+  type changes; one starts at B or S, at I or E after O, E or S, or where
+  the type changes. Both sentence ends act as O."""
+  p = jnp.where(mask, jnp.asarray(prefix)[tags], _O)
+  k = jnp.where(mask, jnp.asarray(kind)[tags], -1)
+  p_prev = jnp.pad(p[:, :-1], ((0, 0), (1, 0)))
+  k_prev = jnp.pad(k[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
+  p_next = jnp.pad(p[:, 1:], ((0, 0), (0, 1)))
+  k_next = jnp.pad(k[:, 1:], ((0, 0), (0, 1)), constant_values=-1)
+  inside = p != _O
+  starts = ((p == _B) | (p == _S)
+            | (((p == _I) | (p == _E))
+               & ((p_prev == _O) | (p_prev == _E) | (p_prev == _S)))
+            | (inside & (k_prev != k)))
+  ends = ((p == _E) | (p == _S)
+          | (((p == _B) | (p == _I))
+             & ((p_next == _B) | (p_next == _S) | (p_next == _O)))
+          | (inside & (k != k_next)))
+  positions = jnp.arange(tags.shape[1])
+  end_at = jnp.where(ends, positions, tags.shape[1])
+  end_at = jax.lax.cummin(end_at, axis=1, reverse=True)
+  return starts & mask, k, end_at
+
+
+def chunk_counts(gold, predicted, mask, scheme):
+  """(correct, gold, predicted) chunk counts of tags [B, T] under `mask`
+  [B, T] (each row's True entries a prefix), `scheme` from `chunk_scheme`.
+  A predicted chunk is correct when a gold chunk has the same start, end
+  and type."""
+  gold_starts, gold_kind, gold_end = _chunks(gold, mask, *scheme)
+  pred_starts, pred_kind, pred_end = _chunks(predicted, mask, *scheme)
+  correct = (gold_starts & pred_starts & (gold_kind == pred_kind)
+             & (gold_end == pred_end))
+  return (correct.sum().astype(jnp.float32),
+          gold_starts.sum().astype(jnp.float32),
+          pred_starts.sum().astype(jnp.float32))
+
+
+def precision_recall_f1(correct, gold, predicted) -> tuple[float, float, float]:
+  """From chunk counts, as fractions (conlleval prints them x 100)."""
+  precision = correct / predicted if predicted else 0.0
+  recall = correct / gold if gold else 0.0
+  f1 = (2 * precision * recall / (precision + recall)
+        if precision + recall else 0.0)
+  return float(precision), float(recall), float(f1)

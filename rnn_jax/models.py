@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import cells as cells_lib
+from rnn_jax import crf as crf_lib
 from rnn_jax import layers
 from rnn_jax import recurrence
 
@@ -164,6 +165,96 @@ class Classifier(nn.Module):
       pooled = jnp.tanh(nn.Dense(self.mlp_size, name='mlp')(pooled))
     pooled = nn.Dropout(self.dropout, deterministic=not train)(pooled)
     return nn.Dense(self.num_classes, name='output')(pooled)
+
+
+class Tagger(nn.Module):
+  """Aligned many-to-many: one tag score vector per input token.
+
+  Each word's input is the concatenation of its embedding, the embeddings
+  of its extra feature ids (POS tags for chunking, say) and, with
+  `char_vocab_size` > 0, the final states of a bidirectional character
+  RNN over its spelling (Lample et al. 2016). A (bidirectional) RNNStack
+  reads the sentence, and a dense layer maps each output to `num_tags`
+  emission scores. With `crf`, the model also holds the parameters of a
+  linear-chain CRF over those scores (`crf_params`); without it, the
+  scores are a per-token softmax's logits. Padding is masked in every
+  RNN, so it changes no real token's scores.
+  """
+  vocab_size: int
+  num_tags: int
+  embed_size: int = 100
+  feature_vocab_sizes: tuple[int, ...] = ()
+  feature_embed_size: int = 25
+  char_vocab_size: int = 0
+  char_embed_size: int = 25
+  char_hidden_size: int = 25
+  cell: str = 'lstm'
+  hidden_size: int = 200
+  num_layers: int = 1
+  bidirectional: bool = True
+  crf: bool = True
+  dropout: float = 0.5
+  word_dropout: float = 0.0
+  unk_id: int = 0
+  unroll: int = 1
+
+  def setup(self):
+    self.embed = nn.Embed(self.vocab_size, self.embed_size)
+    self.feature_embeds = [nn.Embed(n, self.feature_embed_size)
+                           for n in self.feature_vocab_sizes]
+    if self.char_vocab_size:
+      self.char_embed = nn.Embed(self.char_vocab_size, self.char_embed_size)
+      self.char_rnn = layers.RNNStack(
+          cell=self.cell, hidden_size=self.char_hidden_size,
+          bidirectional=True, unroll=self.unroll)
+    self.stack = layers.RNNStack(
+        cell=self.cell, hidden_size=self.hidden_size,
+        num_layers=self.num_layers, bidirectional=self.bidirectional,
+        dropout=self.dropout, unroll=self.unroll)
+    self.output = nn.Dense(self.num_tags)
+    self.drop = nn.Dropout(self.dropout)
+    if self.crf:
+      k = self.num_tags
+      self.transitions = self.param('transitions', nn.initializers.zeros,
+                                    (k, k))
+      self.start = self.param('start', nn.initializers.zeros, (k,))
+      self.end = self.param('end', nn.initializers.zeros, (k,))
+
+  def _spelling(self, chars, char_lengths):
+    """chars [B, T, L] -> [T, B, 2 * char_hidden_size]: the final forward
+    state after each word's last character and the final backward state
+    after its first."""
+    b, t, l = chars.shape
+    flat = chars.reshape(b * t, l).T                                # [L, BT]
+    mask = recurrence.lengths_to_mask(char_lengths.reshape(-1), l)
+    _, final = self.char_rnn(self.char_embed(flat), mask=mask)
+    cell = self.char_rnn.make_cell()
+    states = jnp.concatenate([cell.hidden(c) for c in final], -1)
+    return jnp.swapaxes(states.reshape(b, t, -1), 0, 1)
+
+  def __call__(self, tokens, lengths, features=None, chars=None,
+               char_lengths=None, *, train: bool = False):
+    """tokens [B, T], lengths [B], features [B, T, F], chars [B, T, L],
+    char_lengths [B, T] -> emission scores [B, T, num_tags]."""
+    chex.assert_rank(tokens, 2)
+    mask = recurrence.lengths_to_mask(lengths, tokens.shape[1])   # [T, B]
+    tokens = tokens.T
+    if train and self.word_dropout > 0:
+      drop = jax.random.bernoulli(self.make_rng('dropout'), self.word_dropout,
+                                  tokens.shape)
+      tokens = jnp.where(drop, self.unk_id, tokens)
+    parts = [self.embed(tokens)]
+    for f, embed in enumerate(self.feature_embeds):
+      parts.append(embed(features[:, :, f].T))
+    if self.char_vocab_size:
+      parts.append(self._spelling(chars, char_lengths))
+    xs = self.drop(jnp.concatenate(parts, -1), deterministic=not train)
+    hs, _ = self.stack(xs, mask=mask, train=train)
+    hs = self.drop(hs, deterministic=not train)
+    return jnp.swapaxes(self.output(hs), 0, 1)
+
+  def crf_params(self) -> crf_lib.Params:
+    return crf_lib.Params(self.transitions, self.start, self.end)
 
 
 ATTENTIONS = ('none', 'additive', 'multiplicative')

@@ -186,6 +186,24 @@ BAD_INPUTS = {
         'tasks_train_simple.txt.gz'),
     'seq2seq: babi task out of range': lambda tmp: (
         ['--preset=babi_lstm', '--config.data.task=21'], None, 'data.task'),
+    'tag: column the dataset lacks': lambda tmp: (
+        ['--experiment=tag', '--config.data.column=chunks'], None, "'chunks'"),
+    'tag: malformed conll line': lambda tmp: (
+        ['--experiment=tag', '--config.data.name=files',
+         '--config.data.column=1', '--config.data.train=' + str(_file(
+             tmp / 'bad.conll', b'The B-NP\ncat I-NP\n\nsat\n'))],
+        None, 'bad.conll:4'),
+    'tag: conllu line without ten fields': lambda tmp: (
+        ['--experiment=tag', '--config.data.name=files',
+         '--config.data.format=conllu', '--config.data.column=upos',
+         '--config.data.train=' + str(_file(
+             tmp / 'bad.conllu', b'# c\n1\tThe\tthe\tDET\n'))],
+        None, 'bad.conllu:2'),
+    'tag: column number past the files': lambda tmp: (
+        ['--experiment=tag', '--config.data.name=files',
+         '--config.data.column=5', '--config.data.train=' + str(_file(
+             tmp / 'two.conll', b'The B-NP\ncat I-NP\n'))],
+        None, 'data.column'),
     'classify: test label unseen in train': lambda tmp: (
         ['--experiment=classify', '--config.data.name=files',
          '--config.data.train=' + str(_file(tmp / 'tr.tsv', b'a\tx y\nb\ty z\n')),
@@ -223,6 +241,9 @@ def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
              'scan': 'scan/simple_split/tasks_train_simple.txt.gz',
              'scan/length': 'scan/length_split/tasks_train_length.txt.gz',
              'babi': 'babi/tasks_1-20_v1-2/en/qa1_single-supporting-fact_train.txt',
+             'conll2000': 'conll2000/train.txt',
+             'conll2003': 'conll2003/eng.train',
+             'ud_english_lines': 'ud_english_lines/en_lines-ud-train.conllu',
              }[config.data.name]
   if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
     pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
@@ -240,6 +261,9 @@ def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
     assert summary['valid/perplexity'] > 1
     assert 0 <= summary['test/exact_match'] <= 1
     assert os.path.isfile(tmp_path / 'test_hypotheses.txt')
+  elif preset_module.EXPERIMENT == 'tag':
+    assert 0 <= summary['test/f1'] <= 1 and 0 <= summary['test/accuracy'] <= 1
+    assert os.path.isfile(tmp_path / 'test_predictions.conll')
   else:
     assert 0 <= summary['valid/accuracy'] <= 1
     assert os.path.isfile(tmp_path / 'test_predictions.tsv')

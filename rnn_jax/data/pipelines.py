@@ -304,3 +304,52 @@ class PairedBatches(BucketedBatches):
       lengths[row] = len(t) + 1
     batch.update(target_inputs=inputs, targets=outputs, target_lengths=lengths)
     return batch
+
+
+class TaggedBatches(BucketedBatches):
+  """Tagged sentences cut into padded batches, bucketed as
+  `BucketedBatches` does (never truncated: every token gets a tag).
+
+  A batch has `tokens`, `tags` [B, T], `lengths` and `weights` [B]; with
+  `features` (per sentence an [n, F] array of extra input ids, such as POS
+  tags) `features` [B, T, F]; with `chars` (per sentence a list of each
+  word's character ids) `chars` [B, T, L] and `char_lengths` [B, T], L the
+  batch's longest word (at most `max_word_length`, longer words keep their
+  first characters) rounded up to a multiple of `bucket_width`.
+  """
+
+  def __init__(self, words, tags, batch_size: int, *, pad_id: int,
+               features=None, chars=None, max_word_length: int = 20,
+               seed: int = 0, bucket_width: int = 8, sort_window: int = 50):
+    super().__init__(words, np.zeros(len(words), np.int32), batch_size,
+                     pad_id=pad_id, seed=seed, bucket_width=bucket_width,
+                     sort_window=sort_window)
+    self.tags = [np.asarray(t, np.int32) for t in tags]
+    self.features = features
+    self.chars = chars
+    self.max_word_length = max_word_length
+
+  def _make(self, rows):
+    batch = super()._make(rows)
+    del batch['labels']
+    shape = batch['tokens'].shape
+    batch['tags'] = np.zeros(shape, np.int32)
+    for row, r in enumerate(rows):
+      batch['tags'][row, :len(self.tags[r])] = self.tags[r]
+    if self.features is not None:
+      width = self.features[rows[0]].shape[1]
+      batch['features'] = np.full(shape + (width,), self.pad_id, np.int32)
+      for row, r in enumerate(rows):
+        batch['features'][row, :len(self.features[r])] = self.features[r]
+    if self.chars is not None:
+      longest = max((len(w) for r in rows for w in self.chars[r]), default=1)
+      longest = min(max(longest, 1), self.max_word_length)
+      width = -(-longest // self.bucket_width) * self.bucket_width
+      batch['chars'] = np.full(shape + (width,), self.pad_id, np.int32)
+      batch['char_lengths'] = np.zeros(shape, np.int32)
+      for row, r in enumerate(rows):
+        for t, word in enumerate(self.chars[r]):
+          word = word[:self.max_word_length]
+          batch['chars'][row, t, :len(word)] = word
+          batch['char_lengths'][row, t] = len(word)
+    return batch

@@ -23,3 +23,4 @@ from rnn_jax.data.builders.base import registered
 from rnn_jax.data.builders import classification  # pylint: disable=unused-import
 from rnn_jax.data.builders import lm_corpora  # pylint: disable=unused-import
 from rnn_jax.data.builders import seq2seq  # pylint: disable=unused-import
+from rnn_jax.data.builders import tagging  # pylint: disable=unused-import

@@ -185,9 +185,17 @@ def load(name: str) -> dict[str, list[dict]]:
   out = {}
   for split, source in builder.as_data_source().items():
     records = source.__getitems__(list(range(len(source))))
-    out[split] = [{k: v.decode('utf-8') if isinstance(v, bytes) else v
-                   for k, v in r.items()} for r in records]
+    out[split] = [{k: _decode(v) for k, v in r.items()} for r in records]
   return out
+
+
+def _decode(value):
+  """Text features come back as bytes, sequences of them as lists."""
+  if isinstance(value, bytes):
+    return value.decode('utf-8')
+  if isinstance(value, list):
+    return [_decode(v) for v in value]
+  return value
 
 
 def load_lines(name: str) -> dict[str, list[str]]:

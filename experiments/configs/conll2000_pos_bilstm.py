@@ -1,0 +1,20 @@
+"""BiLSTM with a softmax per token for CoNLL-2000 POS tagging (WSJ tags).
+
+Command:  python launch.py --preset=conll2000_pos_bilstm
+Expected: not yet measured.
+"""
+
+from experiments import tag
+
+EXPERIMENT = 'tag'
+
+
+def get_config():
+  """Words and a character BiLSTM into a BiLSTM 200, a softmax per token
+  (no CRF); valid = 10% of train, carved by data.split_seed."""
+  c = tag.get_config()
+  c.data.name = 'conll2000'
+  c.data.column = 'pos'
+  c.model.crf = False
+  c.train.num_epochs = 20
+  return c

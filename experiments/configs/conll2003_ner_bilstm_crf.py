@@ -1,0 +1,19 @@
+"""BiLSTM-CRF with character features for CoNLL-2003 English NER.
+
+Command:  python launch.py --experiment=tag   (or --preset=conll2003_ner_bilstm_crf)
+Expected: not yet measured.
+"""
+
+from experiments import tag
+
+EXPERIMENT = 'tag'
+
+
+def get_config():
+  """Lample et al. (2016)'s LSTM-CRF without pretrained embeddings: 100-d
+  word embeddings (digits as 0, case kept), a 25-d character BiLSTM, a
+  BiLSTM 200 per direction, CRF, dropout 0.5, word dropout 0.05; Adam
+  2e-3 with a cosine decay, clip 5, batch 32."""
+  c = tag.get_config()
+  c.train.num_epochs = 30
+  return c
