@@ -79,7 +79,7 @@ def get_config() -> ml_collections.ConfigDict:
       learning_rate=2e-3,
       clip_norm=5.0,
       schedule='cosine',
-      num_epochs=20,
+      num_epochs=30,
   )
   return c
 

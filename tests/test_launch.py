@@ -248,7 +248,7 @@ def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
   if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
     pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
   args = [f'--preset={preset}', f'--workdir={tmp_path}',
-          '--config.train.max_steps=2', '--config.train.eval_steps=2']
+          '--config.train.max_steps=2', '--config.train.eval_steps=1']
   if config.data.get('cv_folds'):
     args.append('--config.data.fold=0')  # one fold of the cross-validation
   result = launch(*args)
