@@ -15,8 +15,7 @@ from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax.data.builders import tagging as tagging_data
 from rnn_jax.errors import InputError
-from tests.conftest import launch
-from tests.conftest import requires_raw
+from conftest import launch, requires_raw
 
 K, T = 3, 4
 
