@@ -1,5 +1,7 @@
 """Runs an experiment: python launch.py --experiment=lm [--preset=NAME]
-[--workdir=DIR] [--mode=train|predict] [--config.FIELD=VALUE ...]"""
+[--workdir=DIR] [--mode=train|predict] [--config.FIELD=VALUE ...]
+or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
+[--sweep_parallel=N] [--sweep_dry_run]"""
 
 import json
 import os
@@ -9,6 +11,7 @@ from absl import flags
 
 import experiments
 from rnn_jax import configlib
+from rnn_jax import sweeps
 from rnn_jax.errors import InputError
 
 FLAGS = flags.FLAGS
@@ -18,6 +21,14 @@ flags.DEFINE_string('workdir', None, 'Output folder (default workdirs/<preset>);
                     'a run resumes from the newest checkpoint found there.')
 flags.DEFINE_enum('mode', 'train', ['train', 'predict'],
                   'train (and resume), or predict from a trained workdir.')
+flags.DEFINE_string('sweep', None, 'A sweep in experiments/sweeps/ or a .py '
+                    'file declaring one: every point is a run in '
+                    '<workdir>/<run name>/.')
+flags.DEFINE_string('ablation', None, 'A named ablation in '
+                    'experiments/ablations/ (a sweep with fixed plots).')
+flags.DEFINE_integer('sweep_parallel', 1, 'Runs of a sweep at once.')
+flags.DEFINE_bool('sweep_dry_run', False, 'Print one command line per run '
+                  '(and the collecting line) instead of running.')
 
 
 def _help() -> str:
@@ -35,8 +46,14 @@ def _help() -> str:
     for field, value in configlib.flatten(
         experiments.get_experiment(name).get_config()).items():
       lines.append(f'  --config.{field}={value!r}')
+  for kind in experiments.SWEEP_KINDS:
+    lines += ['', f'{kind} (--{kind[:-1]}=NAME):']
+    for name in experiments.sweep_names(kind):
+      doc = experiments.get_sweep(name, kind).__doc__ or ''
+      lines.append(f'  {name:26s} {doc.strip().splitlines()[0] if doc else ""}')
   lines += ['', 'flags:']
-  for flag in ('experiment', 'preset', 'workdir', 'mode'):
+  for flag in ('experiment', 'preset', 'workdir', 'mode', 'sweep', 'ablation',
+               'sweep_parallel', 'sweep_dry_run'):
     lines.append(f'  --{flag}: {FLAGS[flag].help}')
   return '\n'.join(lines)
 
@@ -69,6 +86,8 @@ def main(argv):
   if len(extra) > 1:
     raise InputError(f'unexpected argument {extra[1]!r}')
 
+  if FLAGS.sweep or FLAGS.ablation:
+    return _sweep(overrides)
   experiment = FLAGS.experiment
   preset_name = FLAGS.preset
   if preset_name:
@@ -103,6 +122,34 @@ def main(argv):
   config.preset = preset_name
   config = configlib.apply_overrides(config, overrides)
   module.run(config, workdir)
+  return 0
+
+
+def _sweep(overrides) -> int:
+  if FLAGS.sweep and FLAGS.ablation:
+    raise InputError('give --sweep or --ablation, not both')
+  if FLAGS.mode != 'train':
+    raise InputError('a sweep trains: --mode must be train')
+  kind, name = (('sweeps', FLAGS.sweep) if FLAGS.sweep
+                else ('ablations', FLAGS.ablation))
+  if FLAGS.sweep_parallel < 1:
+    raise InputError(f'--sweep_parallel={FLAGS.sweep_parallel}: must be >= 1')
+  module = experiments.get_sweep(name, kind)
+  title = f'{kind[:-1]} {os.path.basename(name)}'
+  plan = sweeps.make_plan(
+      module, title=title, experiment=FLAGS.experiment, preset=FLAGS.preset,
+      cli=overrides, launcher=os.path.abspath(__file__), check=experiments.check_run)
+  workdir = FLAGS.workdir or os.path.join(
+      'workdirs', f'{kind[:-1]}_{os.path.splitext(os.path.basename(name))[0]}'
+      f'_{plan.experiment}')
+  if FLAGS.sweep_dry_run:
+    flag = (f'--sweep={os.path.abspath(name) if name.endswith(".py") else name}'
+            if FLAGS.sweep else f'--ablation={name}')
+    print('\n'.join(sweeps.dry_run_lines(plan, workdir, flag)))
+    return 0
+  sweeps.run(plan, workdir, FLAGS.sweep_parallel)
+  with open(os.path.join(workdir, 'results.md')) as f:
+    print(f.read())
   return 0
 
 

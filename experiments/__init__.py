@@ -1,15 +1,19 @@
-"""Experiments (one module each: get_config() and run(config, workdir)) and
-their named presets in experiments/configs/."""
+"""Experiments (one module each: get_config() and run(config, workdir)),
+their named presets in experiments/configs/, and the sweeps and ablations
+declared in experiments/sweeps/ and experiments/ablations/."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 
 from rnn_jax.errors import InputError
 
 EXPERIMENTS = ('lm', 'classify', 'seq2seq', 'tag')
-_CONFIGS_DIR = os.path.join(os.path.dirname(__file__), 'configs')
+_HERE = os.path.dirname(__file__)
+_CONFIGS_DIR = os.path.join(_HERE, 'configs')
+SWEEP_KINDS = ('sweeps', 'ablations')
 
 
 def get_experiment(name: str):
@@ -30,3 +34,43 @@ def get_preset(name: str):
     raise InputError(f'unknown preset {name!r}; choose one of '
                      f'{", ".join(preset_names())}')
   return importlib.import_module(f'experiments.configs.{name}')
+
+
+def sweep_names(kind: str) -> list[str]:
+  """Declared sweeps ('sweeps') or ablations ('ablations')."""
+  folder = os.path.join(_HERE, kind)
+  return sorted(f[:-3] for f in os.listdir(folder)
+                if f.endswith('.py') and not f.startswith('_'))
+
+
+def get_sweep(name_or_path: str, kind: str):
+  """A declared sweep / ablation by name, or (sweeps only) a .py file."""
+  if kind == 'sweeps' and name_or_path.endswith('.py'):
+    if not os.path.isfile(name_or_path):
+      raise InputError(f'sweep file not found: {name_or_path}')
+    spec = importlib.util.spec_from_file_location('user_sweep', name_or_path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+      spec.loader.exec_module(module)
+    except Exception as e:  # pylint: disable=broad-except
+      raise InputError(f'{name_or_path}: cannot load ({type(e).__name__}: '
+                       f'{e})') from None
+    return module
+  if name_or_path not in sweep_names(kind):
+    raise InputError(f'unknown {kind[:-1]} {name_or_path!r}; choose one of '
+                     f'{", ".join(sweep_names(kind))}'
+                     + (' or give a .py file' if kind == 'sweeps' else ''))
+  return importlib.import_module(f'experiments.{kind}.{name_or_path}')
+
+
+def check_run(experiment: str, preset: str, overrides: dict[str, str]):
+  """Rejects what a run would reject before writing anything: an unknown
+  experiment, preset or field, a value of the wrong type or out of range."""
+  from rnn_jax import configlib  # pylint: disable=g-import-not-at-top
+  module = get_experiment(experiment)
+  preset_module = get_preset(preset)
+  if preset_module.EXPERIMENT != experiment:
+    raise InputError(f'preset {preset!r} is for --experiment='
+                     f'{preset_module.EXPERIMENT}, not {experiment}')
+  module.validate(configlib.apply_overrides(preset_module.get_config(),
+                                            overrides))

@@ -1,0 +1,337 @@
+"""Sweeps: a grid (or zip) of config overrides, each point an ordinary run.
+
+A sweep is declared as a Python module (experiments/sweeps/NAME.py, an
+ablation in experiments/ablations/NAME.py, or any file given by path):
+
+  BASES = {'lm': ('timemachine_rnn', {'train.num_epochs': 10}), ...}
+      experiment -> (preset, overrides every point shares)
+  GRID = {'train.clip_norm': [0.0, 1.0, 5.0]}   every combination, or
+  ZIP = {'model.cell': [...], 'model.hidden_size': [...]}   i-th with i-th
+  METRICS = ('valid/perplexity', 'test/perplexity')   optional: the table's
+      metric columns, the first one plotted (else the experiment's default)
+  CURVES = ('train/grad_norm', 'train/loss')   optional: per-step curves
+      overlaid across runs (else the first metric's valid curve)
+
+Point i runs `launch.py ... --workdir=<workdir>/<name>` where the name is
+read off its overrides (`clip_norm=1.0`). A finished point (summary.json
+present) is skipped, an unfinished one resumes from its checkpoints, so
+rerunning a sweep, or running its dry-run lines in any order followed by the
+final collecting line, yields the same `results.csv` / `results.md` and plots.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import dataclasses
+import itertools
+import json
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+from rnn_jax.errors import InputError
+
+DEFAULT_METRICS = {
+    'lm': ('valid/perplexity', 'test/perplexity'),
+    'classify': ('valid/accuracy', 'test/accuracy'),
+    'seq2seq': ('valid/bleu', 'test/bleu', 'test/exact_match'),
+    'tag': ('valid/f1', 'test/f1', 'test/accuracy'),
+}
+LOWER_IS_BETTER = ('perplexity', 'loss', 'bits_per_token')
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+  name: str
+  overrides: dict[str, str]   # the swept fields only
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """Everything needed to run, print or collect a sweep."""
+  title: str
+  experiment: str
+  preset: str
+  shared: dict[str, str]      # the base's overrides, then the command line's
+  cli: dict[str, str]         # the command line's alone
+  points: list[Point]
+  metrics: tuple[str, ...]
+  curves: tuple[str, ...]
+  launcher: str               # path of launch.py
+
+  def command(self, point: Point, workdir: str) -> list[str]:
+    return ([sys.executable, self.launcher, f'--experiment={self.experiment}',
+             f'--preset={self.preset}',
+             f'--workdir={os.path.join(workdir, point.name)}']
+            + [f'--config.{k}={v}' for k, v in
+               {**self.shared, **point.overrides}.items()])
+
+
+def as_text(value: Any) -> str:
+  """A declared value as its command-line text."""
+  if isinstance(value, bool):
+    return 'true' if value else 'false'
+  return str(value)
+
+
+def grid_points(grid: dict[str, list] | None,
+                zipped: dict[str, list] | None, where: str) -> list[dict]:
+  """The swept overrides of every point, in declaration order."""
+  if bool(grid) == bool(zipped):
+    raise InputError(f'{where}: declare exactly one of GRID and ZIP, '
+                     'a non-empty dict of field -> list of values')
+  table = grid or zipped
+  for field, values in table.items():
+    if not isinstance(values, (list, tuple)) or not values:
+      raise InputError(f'{where}: {field} has no values to sweep')
+  fields = list(table)
+  if grid:
+    combos = itertools.product(*table.values())
+  else:
+    lengths = {len(v) for v in table.values()}
+    if len(lengths) > 1:
+      raise InputError(f'{where}: ZIP lists differ in length '
+                       f'({", ".join(f"{f}: {len(v)}" for f, v in table.items())})')
+    combos = zip(*table.values())
+  return [{f: as_text(v) for f, v in zip(fields, combo)} for combo in combos]
+
+
+def run_name(overrides: dict[str, str]) -> str:
+  """`clip_norm=1.0,cell=gru`: each field by its last component (the whole
+  field where two share one), characters unsafe in a path replaced."""
+  last = [f.rsplit('.', 1)[-1] for f in overrides]
+  parts = [f'{f if last.count(l) > 1 else l}={v}'
+           for f, l, v in zip(overrides, last, overrides.values())]
+  return re.sub(r'[^\w.,=+-]', '_', ','.join(parts)) or 'base'
+
+
+def make_plan(module, *, title: str, experiment: str | None,
+              preset: str | None, cli: dict[str, str], launcher: str,
+              check: Callable[[str, str, dict[str, str]], None]) -> Plan:
+  """Resolves the sweep `module` for an experiment and checks every point's
+  config with `check(experiment, preset, overrides)` before anything runs."""
+  bases = getattr(module, 'BASES', None)
+  if not isinstance(bases, dict) or not bases:
+    raise InputError(f'{title}: declare BASES = {{experiment: (preset, '
+                     'overrides)}}')
+  if experiment is None:
+    if len(bases) > 1:
+      raise InputError(f'{title} is declared for several experiments; pick '
+                       f'one with --experiment ({", ".join(bases)})')
+    experiment = next(iter(bases))
+  if experiment not in bases:
+    raise InputError(f'{title} is not declared for --experiment={experiment}'
+                     f' (only {", ".join(bases)})')
+  base_preset, base_overrides = bases[experiment]
+  swept = grid_points(getattr(module, 'GRID', None),
+                      getattr(module, 'ZIP', None), title)
+  both = sorted(set(swept[0]) & set(cli))
+  if both:
+    raise InputError(f'--config.{both[0]} is swept by {title}; it cannot '
+                     'also be set on the command line')
+  shared = {k: as_text(v) for k, v in base_overrides.items()}
+  shared.update(cli)
+  names = [run_name(p) for p in swept]
+  if len(set(names)) != len(names):
+    raise InputError(f'{title}: two points share a run name; the swept '
+                     'values repeat')
+  plan = Plan(title=title, experiment=experiment,
+              preset=preset or base_preset, shared=shared, cli=dict(cli),
+              points=[Point(n, p) for n, p in zip(names, swept)],
+              metrics=tuple(getattr(module, 'METRICS', None)
+                            or DEFAULT_METRICS[experiment]),
+              curves=tuple(getattr(module, 'CURVES', ())),
+              launcher=launcher)
+  for point in plan.points:
+    check(plan.experiment, plan.preset, {**shared, **point.overrides})
+  return plan
+
+
+# ----------------------------------------------------------------------------
+# Running.
+
+
+def dry_run_lines(plan: Plan, workdir: str, sweep_flag: str) -> list[str]:
+  """One shell line per point, then the line that collects the results
+  (every point being finished, it only writes the tables and plots)."""
+  workdir = os.path.abspath(workdir)
+  lines = [shlex.join(plan.command(p, workdir)) for p in plan.points]
+  collect = [sys.executable, plan.launcher, f'--experiment={plan.experiment}',
+             f'--preset={plan.preset}', sweep_flag, f'--workdir={workdir}']
+  return lines + [shlex.join(collect + [f'--config.{k}={v}'
+                                        for k, v in plan.cli.items()])]
+
+
+def _summary(run_dir: str) -> dict | None:
+  path = os.path.join(run_dir, 'summary.json')
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def run(plan: Plan, workdir: str, parallel: int = 1) -> list[dict]:
+  """Runs the unfinished points, `parallel` processes at a time; each
+  one's output goes to <run>/output.log. Returns the collected rows."""
+  os.makedirs(workdir, exist_ok=True)
+  todo = [p for p in plan.points
+          if _summary(os.path.join(workdir, p.name)) is None]
+  done = len(plan.points) - len(todo)
+  if done:
+    print(f'{plan.title}: {done} of {len(plan.points)} runs already '
+          f'finished in {workdir}', flush=True)
+
+  def one(point: Point) -> tuple[Point, int, float]:
+    run_dir = os.path.join(workdir, point.name)
+    os.makedirs(run_dir, exist_ok=True)
+    start = time.time()
+    with open(os.path.join(run_dir, 'output.log'), 'a') as log:
+      code = subprocess.call(plan.command(point, workdir), stdout=log,
+                             stderr=subprocess.STDOUT)
+    return point, code, time.time() - start
+
+  with concurrent.futures.ThreadPoolExecutor(max(1, parallel)) as pool:
+    for i, (point, code, seconds) in enumerate(
+        pool.map(one, todo) if parallel > 1 else map(one, todo), 1):
+      status = 'finished' if code == 0 else f'failed (exit {code})'
+      print(f'[{done + i}/{len(plan.points)}] {point.name}: {status} in '
+            f'{seconds:.0f} s', flush=True)
+  return collect(plan, workdir)
+
+
+# ----------------------------------------------------------------------------
+# Results.
+
+
+def _status(summary: dict | None, run_dir: str) -> str:
+  if summary is None:
+    return 'failed' if os.path.isdir(run_dir) else 'not run'
+  loss = summary.get('train/loss')
+  if loss is None or not math.isfinite(loss):
+    return 'diverged'
+  return 'finished'
+
+
+def collect(plan: Plan, workdir: str) -> list[dict]:
+  """Writes results.csv (every scalar of each summary), results.md (the
+  swept fields, status, the sweep's metrics, wall time) and the plots."""
+  rows, scalars = [], []
+  for point in plan.points:
+    run_dir = os.path.join(workdir, point.name)
+    summary = _summary(run_dir)
+    row = {'run': point.name, **point.overrides,
+           'status': _status(summary, run_dir)}
+    for key, value in (summary or {}).items():
+      if isinstance(value, (int, float)) or value is None:
+        if '/' in key or key in ('steps', 'wall_seconds', 'num_params'):
+          row[key] = value
+          if key not in scalars:
+            scalars.append(key)
+    rows.append(row)
+  swept = list(plan.points[0].overrides)
+  columns = ['run'] + swept + ['status'] + sorted(scalars)
+  with open(os.path.join(workdir, 'results.csv'), 'w', newline='') as f:
+    writer = csv.DictWriter(f, columns, restval='')
+    writer.writeheader()
+    writer.writerows(rows)
+  _write_markdown(plan, rows, swept, os.path.join(workdir, 'results.md'))
+  _plot(plan, rows, swept, workdir)
+  return rows
+
+
+def _format(value) -> str:
+  if value is None or value == '':
+    return '-'
+  if isinstance(value, float):
+    if not math.isfinite(value):
+      return str(value)
+    return f'{value:.4g}' if abs(value) < 1e5 else f'{value:.3e}'
+  return str(value)
+
+
+def _write_markdown(plan: Plan, rows, swept, path):
+  columns = swept + ['status'] + list(plan.metrics) + ['wall_seconds']
+  fixed = ' '.join(f'--config.{k}={v}' for k, v in plan.shared.items())
+  lines = [f'# {plan.title}', '',
+           f'`--experiment={plan.experiment} --preset={plan.preset}'
+           + (f' {fixed}' if fixed else '') + '`', '',
+           '| ' + ' | '.join(columns) + ' |',
+           '|' + '---|' * len(columns)]
+  for row in rows:
+    lines.append('| ' + ' | '.join(_format(row.get(c)) for c in columns)
+                 + ' |')
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+
+
+def _curve(run_dir: str, key: str) -> list[tuple[int, float]]:
+  path = os.path.join(run_dir, 'metrics.jsonl')
+  if not os.path.isfile(path):
+    return []
+  with open(path) as f:
+    records = [json.loads(line) for line in f if line.strip()]
+  return [(r['step'], r[key]) for r in records
+          if r.get(key) is not None and math.isfinite(r[key])]
+
+
+def _plot(plan: Plan, rows, swept, workdir):
+  """plots/<metric>_vs_<field>.png for the first metric and every swept
+  field, and plots/curve_<metric>.png overlaying every run's curve."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plots = os.path.join(workdir, 'plots')
+  os.makedirs(plots, exist_ok=True)
+  metric = plan.metrics[0]
+  safe = lambda s: re.sub(r'[^\w.=-]', '_', s)
+  for field in swept:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    others = [f for f in swept if f != field]
+    groups: dict[tuple, list] = {}
+    for row in rows:
+      groups.setdefault(tuple(row[f] for f in others), []).append(row)
+    labels = list(dict.fromkeys(row[field] for row in rows))
+    numeric = all(re.fullmatch(r'-?[\d.]+(e-?\d+)?', v) for v in labels)
+    for key, group in groups.items():
+      xs = [float(r[field]) if numeric else labels.index(r[field])
+            for r in group]
+      ys = [r.get(metric) if r.get(metric) is not None else math.nan
+            for r in group]
+      label = ', '.join(f'{f}={v}' for f, v in zip(others, key)) or None
+      ax.plot(xs, ys, marker='o', label=label)
+    if not numeric:
+      ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel(field)
+    ax.set_ylabel(metric)
+    if metric.split('/')[-1] in LOWER_IS_BETTER:
+      ax.set_yscale('log')
+    if others:
+      ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title(plan.title)
+    fig.tight_layout()
+    fig.savefig(os.path.join(plots, f'{safe(metric)}_vs_{safe(field)}.png'),
+                dpi=100)
+    plt.close(fig)
+  for key in plan.curves or (metric.replace('test/', 'valid/'),):
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for row in rows:
+      points = _curve(os.path.join(workdir, row['run']), key)
+      if points:
+        ax.plot(*zip(*points), label=f'{row["run"]} ({row["status"]})')
+    ax.set_xlabel('step')
+    ax.set_ylabel(key)
+    if key.split('/')[-1] in LOWER_IS_BETTER + ('grad_norm',):
+      ax.set_yscale('log')
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title(plan.title)
+    fig.tight_layout()
+    fig.savefig(os.path.join(plots, f'curve_{safe(key)}.png'), dpi=100)
+    plt.close(fig)

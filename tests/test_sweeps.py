@@ -1,0 +1,164 @@
+"""Sweeps and ablations: points, names, runs, dry runs, results, bad input."""
+
+import csv
+import os
+import subprocess
+
+import pytest
+
+import experiments
+from conftest import launch
+from rnn_jax import sweeps
+from rnn_jax.errors import InputError
+
+
+def test_grid_is_the_product_and_zip_pairs_values():
+  grid = sweeps.grid_points({'a.x': [1, 2], 'b.y': [True, False]}, None, 's')
+  assert grid == [{'a.x': '1', 'b.y': 'true'}, {'a.x': '1', 'b.y': 'false'},
+                  {'a.x': '2', 'b.y': 'true'}, {'a.x': '2', 'b.y': 'false'}]
+  zipped = sweeps.grid_points(None, {'a.x': [1, 2], 'b.y': ['p', 'q']}, 's')
+  assert zipped == [{'a.x': '1', 'b.y': 'p'}, {'a.x': '2', 'b.y': 'q'}]
+  for bad in (({}, None), ({'a.x': []}, None), (None, {'a.x': [1], 'b.y': [1, 2]}),
+              ({'a.x': [1]}, {'b.y': [1]})):
+    with pytest.raises(InputError):
+      sweeps.grid_points(*bad, 's')
+
+
+def test_run_names_are_readable_and_distinct():
+  assert sweeps.run_name({'train.clip_norm': '1.0'}) == 'clip_norm=1.0'
+  assert sweeps.run_name({'model.dropout': '0.1', 'data.dropout': '0.2'}) == (
+      'model.dropout=0.1,data.dropout=0.2')
+  assert sweeps.run_name({'data.train': '/a b/c'}) == 'train=_a_b_c'
+
+
+TEXT = '\n'.join(['the quick brown fox jumps over the lazy dog',
+                  'pack my box with five dozen liquor jugs',
+                  'how vexingly quick daft zebras jump'] * 100) + '\n'
+
+# The smallest runs of each experiment, on files written by `_tiny_data`.
+_TINY = {
+    'lm': {'data.name': 'files', 'data.train': '{d}/text.txt',
+           'data.batch_size': 2, 'data.eval_batch_size': 1,
+           'data.num_steps': 8, 'model.hidden_size': 8},
+    'classify': {'data.name': 'files', 'data.train': '{d}/labels.tsv',
+                 'model.hidden_size': 8, 'model.embed_size': 8,
+                 'model.mlp_size': 0, 'data.batch_size': 4},
+    'tag': {'data.name': 'files', 'data.train': '{d}/tags.conll',
+            'data.column': 1, 'model.hidden_size': 8, 'model.embed_size': 8,
+            'model.char_hidden_size': 4, 'data.batch_size': 4},
+    'seq2seq': {'data.name': 'files', 'data.train': '{d}/pairs.tsv',
+                'model.embed_size': 8, 'model.encoder_hidden_size': 8,
+                'model.hidden_size': 8, 'data.batch_size': 4},
+}
+
+
+def _tiny_data(folder):
+  folder.mkdir(exist_ok=True)
+  (folder / 'text.txt').write_text(TEXT)
+  (folder / 'labels.tsv').write_text(''.join(
+      f'{"ab"[i % 2]}\tword{i % 7} other{i % 3}\n' for i in range(60)))
+  (folder / 'tags.conll').write_text(''.join(
+      f'w{i % 5} {"BI"[i % 2]}-X\nv{i % 3} O\n\n' for i in range(60)))
+  (folder / 'pairs.tsv').write_text(''.join(
+      f'a{i % 4} b{i % 3}\tb{i % 3} a{i % 4}\n' for i in range(60)))
+
+
+def _tiny_args(experiment, folder, swept=()):
+  overrides = {'train.max_steps': 2, 'train.eval_steps': 1,
+               **_TINY[experiment]}
+  return [f'--config.{k}={str(v).format(d=folder)}'
+          for k, v in overrides.items() if k not in swept]
+
+
+def _write_sweep(path, grid):
+  path.write_text(f"BASES = {{'lm': ('timemachine_rnn', {{}})}}\nGRID = {grid!r}\n")
+  return path
+
+
+def _metric_columns(workdir):
+  with open(workdir / 'results.csv') as f:
+    rows = list(csv.DictReader(f))
+  return [{k: v for k, v in r.items() if 'seconds' not in k and 'per_sec' not in k}
+          for r in rows]
+
+
+def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(tmp_path):
+  sweep = _write_sweep(tmp_path / 'sweep.py', {'model.hidden_size': [8, 16],
+                                               'model.cell': ['rnn', 'gru']})
+  args = ['--experiment=lm', f'--sweep={sweep}', *_tiny_args(
+      'lm', tmp_path / 'data', swept=('model.hidden_size',))]
+  _tiny_data(tmp_path / 'data')
+  result = launch(*args, f'--workdir={tmp_path / "a"}')
+  assert result.returncode == 0, result.stderr
+  rows = _metric_columns(tmp_path / 'a')
+  assert [r['run'] for r in rows] == [
+      'hidden_size=8,cell=rnn', 'hidden_size=8,cell=gru',
+      'hidden_size=16,cell=rnn', 'hidden_size=16,cell=gru']
+  assert all(r['status'] == 'finished' and float(r['valid/perplexity']) > 1
+             for r in rows)
+  for plot in ('valid_perplexity_vs_model.hidden_size.png',
+               'valid_perplexity_vs_model.cell.png',
+               'curve_valid_perplexity.png'):
+    assert os.path.isfile(tmp_path / 'a' / 'plots' / plot), plot
+  assert '| model.hidden_size | model.cell | status |' in (
+      tmp_path / 'a' / 'results.md').read_text()
+
+  again = launch(*args, f'--workdir={tmp_path / "a"}')
+  assert again.returncode == 0 and '4 of 4 runs already finished' in again.stdout
+
+  dry = launch(*args, f'--workdir={tmp_path / "b"}', '--sweep_dry_run')
+  assert dry.returncode == 0, dry.stderr
+  lines = dry.stdout.strip().splitlines()
+  assert len(lines) == 5 and not (tmp_path / 'b').exists()
+  for line in lines:
+    assert subprocess.run(line, shell=True, capture_output=True).returncode == 0
+  assert _metric_columns(tmp_path / 'b') == rows
+
+
+@pytest.mark.parametrize('grid, culprit', [
+    ({'model.hidden': [8, 16]}, 'model.hidden'),
+    ({'model.hidden_size': []}, 'no values'),
+    ({'model.cell': ['rnn', 'transformer']}, 'model.cell'),
+])
+def test_bad_sweep_is_one_line_and_exit_2(tmp_path, grid, culprit):
+  sweep = _write_sweep(tmp_path / 'sweep.py', grid)
+  result = launch('--experiment=lm', f'--sweep={sweep}',
+                  f'--workdir={tmp_path / "w"}')
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: ') and culprit in lines[0]
+  assert not (tmp_path / 'w').exists()
+
+
+def _every_ablation_pair():
+  for name in experiments.sweep_names('ablations'):
+    for experiment in experiments.get_sweep(name, 'ablations').BASES:
+      yield name, experiment
+
+
+def test_every_ablation_is_valid_for_every_declared_experiment():
+  """Each point's config passes its experiment's checks (what the dry run
+  and the runs check first)."""
+  for name, experiment in _every_ablation_pair():
+    plan = sweeps.make_plan(
+        experiments.get_sweep(name, 'ablations'), title=name,
+        experiment=experiment, preset=None, cli={}, launcher='launch.py',
+        check=experiments.check_run)
+    assert len(plan.points) >= 2, name
+    assert len({p.name for p in plan.points}) == len(plan.points)
+
+
+@pytest.mark.parametrize('name', experiments.sweep_names('ablations'))
+def test_every_ablation_runs_end_to_end_at_a_tiny_size(tmp_path, name):
+  """Each ablation for its first experiment, every point on tiny files."""
+  module = experiments.get_sweep(name, 'ablations')
+  experiment = next(iter(module.BASES))
+  _tiny_data(tmp_path / 'data')
+  swept = set((getattr(module, 'GRID', None) or module.ZIP))
+  result = launch(f'--ablation={name}', f'--experiment={experiment}',
+                  f'--workdir={tmp_path / "w"}',
+                  *_tiny_args(experiment, tmp_path / 'data', swept))
+  assert result.returncode == 0, result.stderr
+  rows = _metric_columns(tmp_path / 'w')
+  assert rows and all(r['status'] == 'finished' for r in rows), rows
+  assert os.listdir(tmp_path / 'w' / 'plots')
