@@ -12,6 +12,7 @@ from absl import flags
 import experiments
 from rnn_jax import configlib
 from rnn_jax import sweeps
+from rnn_jax import training
 from rnn_jax.errors import InputError
 
 FLAGS = flags.FLAGS
@@ -159,3 +160,6 @@ if __name__ == '__main__':
   except InputError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  except training.Interrupted as e:
+    print(f'interrupted: {e}', file=sys.stderr)
+    sys.exit(128 + e.signum)

@@ -290,12 +290,16 @@ class TagTask:
     for split in ('valid', 'test'):
       self.batches[split] = batches(split, dc.eval_batch_size)
     self.steps_per_epoch = self.batches['train'].steps_per_epoch
+    # Compiled once per batch shape for every split.
+    self.predict = jax.jit(lambda params, inputs: self.decode(
+        params, self.emissions(params, inputs), inputs['lengths']))
 
-  def _inputs(self, batch):
+  def inputs(self, batch):
+    """The model's inputs out of a batch."""
     return {k: batch[k] for k in _INPUTS if k in batch}
 
   def init_params(self, rng):
-    return self.model.init(rng, **self._inputs(
+    return self.model.init(rng, **self.inputs(
         self.batches['train'].batch(0, 0)))['params']
 
   def initial_carry(self, split):
@@ -304,7 +308,7 @@ class TagTask:
 
   def emissions(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}
-    return self.model.apply({'params': params}, **self._inputs(batch),
+    return self.model.apply({'params': params}, **self.inputs(batch),
                             train=train, rngs=rngs)
 
   def decode(self, params, emissions, lengths):
@@ -359,14 +363,10 @@ def predict_split(task: TagTask, params, split: str,
                   max_batches: int = 0) -> list[np.ndarray | None]:
   """Predicted tag ids of each sentence of `split`, in order (None past
   the first `max_batches` evaluation batches, when > 0)."""
-  @jax.jit
-  def forward(params, batch):
-    return task.decode(params, task.emissions(params, batch), batch['lengths'])
-
   out: list[np.ndarray | None] = [None] * len(task.data[split].ids)
   batches = task.batches[split].eval_batches()
   for batch in itertools.islice(batches, max_batches or None):
-    tags = np.asarray(forward(params, task._inputs(batch)))
+    tags = np.asarray(task.predict(params, task.inputs(batch)))
     for row, index in enumerate(batch['index']):
       if index >= 0:
         out[index] = tags[row, :batch['lengths'][row]]

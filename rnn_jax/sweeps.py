@@ -213,7 +213,7 @@ def _status(summary: dict | None, run_dir: str) -> str:
   if summary is None:
     return 'failed' if os.path.isdir(run_dir) else 'not run'
   loss = summary.get('train/loss')
-  if loss is None or not math.isfinite(loss):
+  if summary.get('stopped') or loss is None or not math.isfinite(loss):
     return 'diverged'
   return 'finished'
 

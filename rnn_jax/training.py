@@ -14,10 +14,14 @@ of the state.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import math
 import os
+import re
+import signal
+import threading
 import time
 from typing import Any, Iterable, Protocol
 
@@ -64,6 +68,18 @@ class TrainState:
   carry: Any            # recurrent state handed from batch k to batch k+1
   epoch_loss: jax.Array  # sums over the current epoch's training batches
   epoch_count: jax.Array
+  nonfinite: jax.Array   # updates skipped for a non-finite loss or gradient
+  nonfinite_run: jax.Array  # ... of them in a row, up to this step
+
+
+class Interrupted(Exception):
+  """SIGTERM or SIGINT arrived: a checkpoint was written, the run can resume."""
+
+  def __init__(self, signum: int, step: int, workdir: str):
+    super().__init__(f'{signal.Signals(signum).name} at step {step}: '
+                     f'checkpoint saved in {workdir}; rerun the same command '
+                     'to resume')
+    self.signum = signum
 
 
 def default_config(**overrides) -> ml_collections.ConfigDict:
@@ -86,6 +102,9 @@ def default_config(**overrides) -> ml_collections.ConfigDict:
       eval_steps=0,          # >0: evaluate only the first batches of a split
       checkpoint_every_steps=1000,
       checkpoints_to_keep=2,
+      nonfinite_patience=20,  # a non-finite loss or gradient skips the
+                              # update; this many in a row stop training
+                              # at the next log step (0: never stop)
   ))
   c.update(overrides)
   return c
@@ -102,6 +121,7 @@ def validate_config(config):
       **dict.fromkeys(['train.learning_rate', 'train.clip_norm',
                        'train.max_steps', 'train.eval_steps',
                        'train.checkpoint_every_steps', 'train.warmup_steps',
+                       'train.nonfinite_patience',
                        'train.weight_decay', 'train.momentum'], 0),
   })
 
@@ -168,7 +188,8 @@ def plot_curves(workdir: str):
     ax.set_ylabel(name)
     if name in ('perplexity', 'grad_norm'):
       ax.set_yscale('log')
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(os.path.join(workdir, 'plots', f'{name}.png'), dpi=100)
@@ -262,6 +283,26 @@ def summarize(task: Task, sums: dict[str, Any]) -> dict[str, float]:
   return {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
 
 
+class _StopSignals:
+  """Records SIGTERM / SIGINT instead of dying, so that the loop can write
+  a checkpoint first; `restore` puts the previous handlers back."""
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        self._previous[signum] = signal.signal(signum, self._handle)
+
+  def _handle(self, signum, frame):
+    del frame
+    self.received = signum
+
+  def restore(self):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
 def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   """Trains `task` as `config.train` says and returns the final summary.
 
@@ -280,6 +321,8 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
                             momentum=tc.momentum, weight_decay=tc.weight_decay)
 
+  patience = tc.nonfinite_patience
+
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(state.rng, state.step)
 
@@ -288,21 +331,39 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
 
     (_, (stats, carry)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.params)
+    grad_norm = optax.global_norm(grads)  # before clipping
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    # A non-finite loss, gradient or updated parameter leaves params,
+    # optimizer state, carry and the epoch sums as they were: nothing
+    # non-finite is ever kept (or checkpointed).
+    finite = (jnp.isfinite(stats['loss']) & jnp.isfinite(grad_norm)
+              & jnp.isfinite(optax.global_norm(params)))
+    keep = lambda new, old: jax.tree.map(
+        lambda n, o: jnp.where(finite, n, o), new, old)
+    params = keep(params, state.params)
     metrics = {
         'loss': stats['loss'] / stats['count'],
-        'grad_norm': optax.global_norm(grads),  # before clipping
+        'grad_norm': grad_norm,
         'param_norm': optax.global_norm(params),
         'learning_rate': schedule(state.step),
     }
+    skipped = 1 - finite.astype(jnp.int32)
     state = state.replace(
-        step=state.step + 1, params=params, opt_state=opt_state,
+        step=state.step + 1, params=params,
+        opt_state=keep(opt_state, state.opt_state),
         # Truncated BPTT: the next batch starts from this state, but its
         # gradient stops here (PyTorch's repackage_hidden).
-        carry=jax.lax.stop_gradient(carry),
-        epoch_loss=state.epoch_loss + stats['loss'],
-        epoch_count=state.epoch_count + stats['count'])
+        carry=keep(jax.lax.stop_gradient(carry), state.carry),
+        epoch_loss=state.epoch_loss + jnp.where(finite, stats['loss'], 0.0),
+        epoch_count=state.epoch_count + jnp.where(finite, stats['count'], 0.0),
+        nonfinite=state.nonfinite + skipped,
+        # Sticky once it reaches the patience, so that the loop, which
+        # looks only when it logs, still sees it.
+        nonfinite_run=jnp.where(
+            patience and state.nonfinite_run >= patience, state.nonfinite_run,
+            (state.nonfinite_run + skipped) * skipped))
+    metrics['nonfinite'] = state.nonfinite
     return state, metrics
 
   def eval_step(params, batch, carry):
@@ -318,7 +379,8 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
                      opt_state=tx.init(params), rng=train_rng,
                      carry=task.initial_carry('train'), epoch_loss=_zero(),
-                     epoch_count=_zero())
+                     epoch_count=_zero(), nonfinite=jnp.zeros((), jnp.int32),
+                     nonfinite_run=jnp.zeros((), jnp.int32))
   num_params = sum(x.size for x in jax.tree.leaves(params))
 
   manager = ocp.CheckpointManager(
@@ -328,8 +390,14 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
           enable_async_checkpointing=False))
   if manager.latest_step() is not None:
     restored_step = manager.latest_step()
-    state = manager.restore(restored_step,
-                            args=ocp.args.StandardRestore(state))
+    try:
+      state = manager.restore(restored_step,
+                              args=ocp.args.StandardRestore(state))
+    except (ValueError, TypeError, KeyError) as e:
+      raise InputError(f'the checkpoint at step {restored_step} in {workdir} '
+                       'does not fit this model (shapes or structure differ: '
+                       f'{str(e).splitlines()[0][:200]}); use another '
+                       '--workdir') from None
     print(f'resumed from step {restored_step} in {workdir}', flush=True)
   start_step = int(state.step)
   writer = MetricWriter(workdir, start_step)
@@ -342,52 +410,72 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
         f'({spe} per epoch)', flush=True)
   timer = _Throughput()
   shapes = set()
-  for step in range(start_step, total_steps):
-    epoch, index = divmod(step, spe)
-    if index == 0:
-      state = state.replace(carry=task.initial_carry('train'),
-                            epoch_loss=_zero(), epoch_count=_zero())
-    elif task.reset_carry_every_batch:
-      state = state.replace(carry=task.initial_carry('train'))
-    batch = task.train_batch(epoch, index)
-    # A batch of a shape not seen before compiles: keep it out of the timing.
-    shape = tuple(np.shape(x) for x in jax.tree.leaves(batch))
-    compiles = shape not in shapes
-    if compiles:
-      timer.stop(state.step)
-      shapes.add(shape)
-    state, metrics = train_step(state, batch)
-    last_step = step + 1
-    if compiles:
-      jax.block_until_ready(state.step)
-    else:
-      timer.count(task.num_tokens(batch))
+  signals = _StopSignals()
+  stopped = None
+  try:
+    for step in range(start_step, total_steps):
+      epoch, index = divmod(step, spe)
+      if index == 0:
+        state = state.replace(carry=task.initial_carry('train'),
+                              epoch_loss=_zero(), epoch_count=_zero())
+      elif task.reset_carry_every_batch:
+        state = state.replace(carry=task.initial_carry('train'))
+      batch = task.train_batch(epoch, index)
+      # A batch of a shape not seen before compiles: keep it out of the timing.
+      shape = tuple(np.shape(x) for x in jax.tree.leaves(batch))
+      compiles = shape not in shapes
+      if compiles:
+        timer.stop(state.step)
+        shapes.add(shape)
+      state, metrics = train_step(state, batch)
+      last_step = step + 1
+      if compiles:
+        jax.block_until_ready(state.step)
+      else:
+        timer.count(task.num_tokens(batch))
 
-    end_of_epoch = last_step % spe == 0
-    is_last = last_step == total_steps
-    if last_step % tc.log_every_steps == 0 or end_of_epoch or is_last:
-      timer.stop(state.step)
-      metrics = jax.device_get(metrics)
-      record = {f'train/{k}': v for k, v in metrics.items()}
-      record['train/tokens_per_sec'] = timer.tokens_per_sec
-      record.update({f'train/{k}': v for k, v in task.derived_metrics(
-          {'loss': float(metrics['loss'])}).items()})
-      writer.write(last_step, record)
-      print(f'step {last_step}/{total_steps} epoch {epoch + 1} | '
-            f'{_format_metrics({k.split("/")[1]: v for k, v in record.items()})}'
-            f' | {1000 * timer.seconds_per_step:.1f} ms/step | ETA '
-            f'{_format_seconds(timer.seconds_per_step * (total_steps - last_step))}',
-            flush=True)
-      if end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0 and not is_last:
-        valid = evaluate(task, eval_step, state.params, 'valid',
-                         tc.eval_steps)
-        writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
-        print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
+      end_of_epoch = last_step % spe == 0
+      is_last = last_step == total_steps
+      logged = last_step % tc.log_every_steps == 0 or end_of_epoch or is_last
+      if logged:
+        timer.stop(state.step)
+        metrics = jax.device_get(metrics)
+        record = {f'train/{k}': v for k, v in metrics.items()}
+        record['train/tokens_per_sec'] = timer.tokens_per_sec
+        record.update({f'train/{k}': v for k, v in task.derived_metrics(
+            {'loss': float(metrics['loss'])}).items()})
+        writer.write(last_step, record)
+        print(f'step {last_step}/{total_steps} epoch {epoch + 1} | '
+              f'{_format_metrics({k.split("/")[1]: v for k, v in record.items()})}'
+              f' | {1000 * timer.seconds_per_step:.1f} ms/step | ETA '
+              f'{_format_seconds(timer.seconds_per_step * (total_steps - last_step))}',
               flush=True)
-    if tc.checkpoint_every_steps and last_step % tc.checkpoint_every_steps == 0:
-      timer.stop(state.step)
-      save(last_step)
-    timer.start()
+        if end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0 and not is_last:
+          valid = evaluate(task, eval_step, state.params, 'valid',
+                           tc.eval_steps)
+          writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
+          print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
+                flush=True)
+      if tc.checkpoint_every_steps and last_step % tc.checkpoint_every_steps == 0:
+        timer.stop(state.step)
+        save(last_step)
+      timer.start()
+
+      if signals.received is not None:
+        save(last_step)
+        manager.wait_until_finished()
+        writer.close()
+        raise Interrupted(signals.received, last_step, workdir)
+      if logged and patience and int(state.nonfinite_run) >= patience:
+        print(f'stopping at step {last_step}: {patience} non-finite losses '
+              'or gradients in a row (train.nonfinite_patience)', flush=True)
+        stopped = 'nonfinite'
+        break
+  finally:
+    signals.restore()
+  if int(state.nonfinite):
+    print(f'{int(state.nonfinite)} updates skipped for a non-finite loss or '
+          'gradient', flush=True)
 
   save(int(state.step))
   manager.wait_until_finished()
@@ -408,6 +496,8 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   summary.update({
       'train/tokens_per_sec': timer.tokens_per_sec or None,
       'steps': int(state.step),
+      'nonfinite_steps': int(state.nonfinite),
+      'stopped': stopped,
       'num_params': int(num_params),
       'wall_seconds': time.time() - wall_start,
   })
@@ -415,9 +505,41 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   return {'summary': summary, 'state': state}
 
 
+_LOCKS: dict[str, Any] = {}   # workdir -> open lock file, for the process
+# Model fields that may change between a run and its resumption.
+_SHAPELESS = re.compile(r'dropout|unroll')
+
+
 def write_config(workdir: str, config):
+  """Claims `workdir` for this process and writes config.json there.
+
+  Refuses (InputError) a workdir that another live run holds, and one whose
+  checkpoints were trained with different `model.*` fields (resuming them
+  would not fit; dropout rates and `unroll` may change). Every experiment calls this before writing anything else.
+  """
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+  key = os.path.realpath(workdir)
+  if key not in _LOCKS:
+    lock = open(os.path.join(workdir, '.lock'), 'a')
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      lock.close()
+      raise InputError(f'{workdir} is in use by another run') from None
+    _LOCKS[key] = lock
+  path = os.path.join(workdir, 'config.json')
+  if os.path.isfile(path) and os.path.isdir(os.path.join(workdir,
+                                                         'checkpoints')):
+    with open(path) as f:
+      saved = configlib.flatten(ml_collections.ConfigDict(json.load(f)))
+    for field, value in configlib.flatten(config).items():
+      if (field.startswith('model.') and field in saved
+          and saved[field] != value and not _SHAPELESS.search(field)):
+        raise InputError(
+            f'{workdir} holds checkpoints of a model with {field}='
+            f'{saved[field]!r}; this run asks for {value!r} (use another '
+            '--workdir, or the same value to resume)')
+  with open(path, 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
 
 

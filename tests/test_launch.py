@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
 
 import experiments
 from conftest import REPO, launch, requires_raw
+from rnn_jax import training
 
 TM = 'timemachine/timemachine.txt'
 
@@ -49,38 +52,82 @@ _RESUME_ARGS = ('--experiment=lm', '--config.model.cell=gru',
                 '--config.train.checkpoint_every_steps=40')
 
 
-@requires_raw(TM)
-def test_sigkill_then_rerun_resumes_to_identical_results(tmp_path):
-  straight, killed = tmp_path / 'straight', tmp_path / 'killed'
-  assert launch(*_RESUME_ARGS, f'--workdir={straight}').returncode == 0
-
+def _interrupt(workdir, signum):
+  """Starts the resume run, signals it mid-epoch some time after its second
+  checkpoint and returns its exit status and stderr."""
   cmd = [sys.executable, os.path.join(REPO, 'launch.py'), *_RESUME_ARGS,
-         f'--workdir={killed}']
+         f'--workdir={workdir}']
   proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+                          stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 300
-  # Kill mid-epoch, some time after the second checkpoint.
-  while not os.path.isdir(killed / 'checkpoints' / '80'):
+  while not os.path.isdir(workdir / 'checkpoints' / '80'):
     assert proc.poll() is None and time.time() < deadline
     time.sleep(0.02)
   time.sleep(0.3)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert not os.path.exists(killed / 'summary.json')
+  if signum == signal.SIGTERM:
+    # Meanwhile a second run on the same workdir is refused.
+    second = launch(*_RESUME_ARGS, f'--workdir={workdir}')
+    assert second.returncode == 2 and 'in use by another run' in second.stderr
+  proc.send_signal(signum)
+  _, stderr = proc.communicate(timeout=120)
+  assert not os.path.exists(workdir / 'summary.json')
+  return proc.returncode, stderr
 
-  rerun = launch(*_RESUME_ARGS, f'--workdir={killed}')
-  assert rerun.returncode == 0, rerun.stderr
-  assert 'resumed from step' in rerun.stdout
-  a, b = _summary(straight), _summary(killed)
-  for key in ('train/perplexity', 'valid/perplexity', 'test/perplexity',
-              'steps'):
-    assert a[key] == b[key], key
+
+@requires_raw(TM)
+def test_sigkill_or_sigterm_then_rerun_resumes_to_identical_results(tmp_path):
+  straight = tmp_path / 'straight'
+  assert launch(*_RESUME_ARGS, f'--workdir={straight}').returncode == 0
 
   def losses(workdir):
     with open(workdir / 'metrics.jsonl') as f:
       return [(r['step'], r.get('train/loss'), r.get('valid/loss'))
               for r in map(json.loads, f)]
-  assert losses(straight) == losses(killed)
+
+  for signum in (signal.SIGKILL, signal.SIGTERM):
+    workdir = tmp_path / signal.Signals(signum).name
+    code, stderr = _interrupt(workdir, signum)
+    if signum == signal.SIGTERM:
+      # A clean exit: a checkpoint at the step it stopped, one line.
+      assert code == 128 + signal.SIGTERM, stderr
+      assert stderr.strip().startswith('interrupted: SIGTERM at step ')
+      step = int(stderr.split('at step ')[1].split(':')[0])
+      assert os.path.isdir(workdir / 'checkpoints' / str(step))
+    else:
+      assert code == -signal.SIGKILL
+    rerun = launch(*_RESUME_ARGS, f'--workdir={workdir}')
+    assert rerun.returncode == 0, rerun.stderr
+    assert 'resumed from step' in rerun.stdout
+    a, b = _summary(straight), _summary(workdir)
+    for key in ('train/perplexity', 'valid/perplexity', 'test/perplexity',
+                'steps'):
+      assert a[key] == b[key], (signum, key)
+    assert losses(straight) == losses(workdir)
+
+  # Resuming with another model shape is refused; the workdir is untouched.
+  before = (straight / 'config.json').read_bytes()
+  other = launch(*_RESUME_ARGS, f'--workdir={straight}',
+                 '--config.model.hidden_size=32')
+  assert other.returncode == 2 and 'model.hidden_size=64' in other.stderr
+  assert len(other.stderr.strip().splitlines()) == 1
+  assert (straight / 'config.json').read_bytes() == before
+
+
+@requires_raw(TM)
+def test_nonfinite_updates_are_skipped_counted_and_stop_the_run(tmp_path):
+  result = launch('--experiment=lm', f'--workdir={tmp_path}',
+                  '--config.model.hidden_size=8',
+                  '--config.train.learning_rate=inf',
+                  '--config.train.clip_norm=0', '--config.train.max_steps=60',
+                  '--config.train.log_every_steps=5',
+                  '--config.train.nonfinite_patience=10')
+  assert result.returncode == 0, result.stderr
+  summary = _summary(tmp_path)
+  assert summary['stopped'] == 'nonfinite'
+  assert summary['nonfinite_steps'] == summary['steps'] == 10
+  params = training.load_params(str(tmp_path))
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
+  assert '10 updates skipped' in result.stdout
 
 
 @requires_raw(TM)
