@@ -1,6 +1,7 @@
 """rnn_jax: recurrent networks in JAX, from the lecture's equations up."""
 
 from rnn_jax import cells
+from rnn_jax import crf
 from rnn_jax import decoding
 from rnn_jax import layers
 from rnn_jax import metrics

@@ -3,7 +3,6 @@ the experiment end to end."""
 
 import itertools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
