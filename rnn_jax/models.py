@@ -88,6 +88,15 @@ class LanguageModel(nn.Module):
 READOUTS = ('last', 'mean', 'max', 'attention')
 
 
+def word_dropout(module: nn.Module, tokens, rate: float, unk_id: int):
+  """Each token becomes `unk_id` with probability `rate` (the module's
+  'dropout' rng), so that the <unk> embedding is trained on real contexts."""
+  if rate <= 0:
+    return tokens
+  drop = jax.random.bernoulli(module.make_rng('dropout'), rate, tokens.shape)
+  return jnp.where(drop, unk_id, tokens)
+
+
 class Classifier(nn.Module):
   """Many-to-one: embed -> RNNStack (masked) -> readout -> MLP -> logits.
 
@@ -134,10 +143,8 @@ class Classifier(nn.Module):
       raise ValueError(f'readout must be one of {READOUTS}')
     mask = recurrence.lengths_to_mask(lengths, tokens.shape[1])  # [T, B]
     tokens = tokens.T
-    if train and self.word_dropout > 0:
-      drop = jax.random.bernoulli(self.make_rng('dropout'), self.word_dropout,
-                                  tokens.shape)
-      tokens = jnp.where(drop, self.unk_id, tokens)
+    if train:
+      tokens = word_dropout(self, tokens, self.word_dropout, self.unk_id)
     xs = nn.Embed(self.vocab_size, self.embed_size, name='embed')(tokens)
     xs = nn.Dropout(self.embed_dropout, deterministic=not train)(xs)
     stack = self._stack(parent=self)
@@ -239,10 +246,8 @@ class Tagger(nn.Module):
     chex.assert_rank(tokens, 2)
     mask = recurrence.lengths_to_mask(lengths, tokens.shape[1])   # [T, B]
     tokens = tokens.T
-    if train and self.word_dropout > 0:
-      drop = jax.random.bernoulli(self.make_rng('dropout'), self.word_dropout,
-                                  tokens.shape)
-      tokens = jnp.where(drop, self.unk_id, tokens)
+    if train:
+      tokens = word_dropout(self, tokens, self.word_dropout, self.unk_id)
     parts = [self.embed(tokens)]
     for f, embed in enumerate(self.feature_embeds):
       parts.append(embed(features[:, :, f].T))
