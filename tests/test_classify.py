@@ -216,13 +216,13 @@ def test_malformed_tsv_line_is_a_one_line_error(tmp_path):
 def test_cross_validation_reports_the_mean_over_folds(tmp_path):
   train = _synthetic_tsv(tmp_path / 'train.tsv', 300, 0)
   result = launch(*_SMALL, f'--workdir={tmp_path}', '--config.data.name=files',
-                  f'--config.data.train={train}', '--config.data.cv_folds=3',
+                  f'--config.data.train={train}', '--config.data.cv_folds=2',
                   '--config.train.num_epochs=2')
   assert result.returncode == 0, result.stderr
   with open(tmp_path / 'summary.json') as f:
     summary = json.load(f)
   folds = [f['test/accuracy'] for f in summary['folds']]
-  assert len(folds) == 3
+  assert len(folds) == 2
   assert summary['test/accuracy'] == pytest.approx(np.mean(folds))
   with open(tmp_path / 'test_predictions.tsv') as f:
     assert len(f.read().splitlines()) == 300  # every example tested once

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import gzip
 import hashlib
 import logging
@@ -179,9 +180,16 @@ def load(name: str) -> dict[str, list[dict]]:
     raise InputError(f'unknown dataset {name!r}; known: {", ".join(registered())}')
   _quiet_tfds()
   builder_name, _, config = name.partition('/')
-  builder = _BUILDERS[builder_name](config=config or None, data_dir=data_dir(),
-                                    file_format='array_record')
-  builder.download_and_prepare()
+  os.makedirs(data_dir(), exist_ok=True)
+  # One preparation at a time per dataset: parallel runs of a sweep (or
+  # test workers) that start on a dataset not yet prepared wait for the
+  # first to finish, then read what it wrote.
+  with open(os.path.join(data_dir(), f'.{builder_name}.lock'), 'a') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    builder = _BUILDERS[builder_name](config=config or None,
+                                      data_dir=data_dir(),
+                                      file_format='array_record')
+    builder.download_and_prepare()
   out = {}
   for split, source in builder.as_data_source().items():
     records = source.__getitems__(list(range(len(source))))
