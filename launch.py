@@ -1,5 +1,7 @@
 """Runs an experiment: python launch.py --experiment=lm [--preset=NAME]
-[--workdir=DIR] [--mode=train|predict] [--config.FIELD=VALUE ...]
+[--workdir=DIR] [--config.FIELD=VALUE ...]
+uses a trained workdir: --mode=eval [--checkpoint=STEP] | --mode=predict
+[--input=TEXT | --input_file=PATH | < PATH]
 or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
 [--sweep_parallel=N] [--sweep_dry_run]"""
 
@@ -20,8 +22,16 @@ flags.DEFINE_string('experiment', None, 'Experiment: ' + ', '.join(experiments.E
 flags.DEFINE_string('preset', None, 'Named config in experiments/configs/.')
 flags.DEFINE_string('workdir', None, 'Output folder (default workdirs/<preset>); '
                     'a run resumes from the newest checkpoint found there.')
-flags.DEFINE_enum('mode', 'train', ['train', 'predict'],
-                  'train (and resume), or predict from a trained workdir.')
+flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'predict'],
+                  'train (and resume); eval: recompute the valid and test '
+                  'metrics of a checkpoint into <workdir>/eval_<step>/; '
+                  'predict: one result per input line, from the workdir '
+                  'alone (no training data needed).')
+flags.DEFINE_integer('checkpoint', None, 'The step whose checkpoint eval and '
+                     'predict use (default: the newest).')
+flags.DEFINE_string('input', None, 'predict: the input (one per line).')
+flags.DEFINE_string('input_file', None, 'predict: a UTF-8 file of inputs, one '
+                    'per line (default: standard input).')
 flags.DEFINE_string('sweep', None, 'A sweep in experiments/sweeps/ or a .py '
                     'file declaring one: every point is a run in '
                     '<workdir>/<run name>/.')
@@ -53,8 +63,9 @@ def _help() -> str:
       doc = experiments.get_sweep(name, kind).__doc__ or ''
       lines.append(f'  {name:26s} {doc.strip().splitlines()[0] if doc else ""}')
   lines += ['', 'flags:']
-  for flag in ('experiment', 'preset', 'workdir', 'mode', 'sweep', 'ablation',
-               'sweep_parallel', 'sweep_dry_run'):
+  for flag in ('experiment', 'preset', 'workdir', 'mode', 'checkpoint',
+               'input', 'input_file', 'sweep', 'ablation', 'sweep_parallel',
+               'sweep_dry_run'):
     lines.append(f'  --{flag}: {FLAGS[flag].help}')
   return '\n'.join(lines)
 
@@ -104,26 +115,74 @@ def main(argv):
   preset_name = preset_name or module.DEFAULT_PRESET
   workdir = FLAGS.workdir or os.path.join('workdirs', preset_name)
 
-  if FLAGS.mode == 'predict':
-    if not hasattr(module, 'predict'):
-      raise InputError(f'--mode=predict is not available for '
-                       f'--experiment={experiment} yet')
-    saved = os.path.join(workdir, 'config.json')
-    if not os.path.isfile(saved):
-      raise InputError(f'no config.json in {workdir}: nothing trained there')
-    base = module.get_config()
-    with open(saved) as f:
-      base.update_from_flattened_dict(configlib.flatten(
-          base.__class__(json.load(f))))
-    config = configlib.apply_overrides(base, overrides)
-    module.predict(config, workdir)
+  if FLAGS.mode != 'train':
+    config = _saved_config(module, workdir, overrides)
+    if FLAGS.mode == 'eval':
+      module.evaluate(config, workdir, FLAGS.checkpoint)
+    else:
+      lines = _read_inputs()
+      print('\n'.join(module.predict(config, workdir, lines, FLAGS.checkpoint)),
+            flush=True)
     return 0
+  for flag in ('checkpoint', 'input', 'input_file'):
+    if FLAGS[flag].present:
+      raise InputError(f'--{flag} is for --mode=eval or --mode=predict')
 
   config = experiments.get_preset(preset_name).get_config()
   config.preset = preset_name
   config = configlib.apply_overrides(config, overrides)
   module.run(config, workdir)
   return 0
+
+
+def _saved_config(module, workdir: str, overrides):
+  """The config a trained workdir was trained with, plus `overrides` of
+  anything but the model (whose shapes the checkpoint fixes)."""
+  saved = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(saved):
+    raise InputError(f'no config.json in {workdir}: nothing trained there')
+  model_fields = sorted(f for f in overrides if f.startswith('model.'))
+  if model_fields:
+    raise InputError(f'--config.{model_fields[0]}: the model comes from '
+                     f'{workdir} in --mode={FLAGS.mode}')
+  base = module.get_config()
+  try:
+    with open(saved, encoding='utf-8') as f:
+      fields = configlib.flatten(base.__class__(json.load(f)))
+    base.update_from_flattened_dict(fields)
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f'{saved}: not a config of --experiment='
+                     f'{module.NAME} ({str(e).splitlines()[0][:120]})') from None
+  config = configlib.apply_overrides(base, overrides)
+  module.validate(config)
+  return config
+
+
+def _read_inputs() -> list[str]:
+  """The inputs of --mode=predict, one per line, none of them empty."""
+  if FLAGS.input is not None and FLAGS.input_file:
+    raise InputError('give --input or --input_file, not both')
+  if FLAGS.input is not None:
+    source, text = '--input', FLAGS.input
+  elif FLAGS.input_file:
+    source = FLAGS.input_file
+    try:
+      with open(source, encoding='utf-8') as f:
+        text = f.read()
+    except FileNotFoundError:
+      raise InputError(f'--input_file={source}: no such file') from None
+    except UnicodeDecodeError as e:
+      line = e.object[:e.start].count(b'\n') + 1
+      raise InputError(f'{source}:{line}: not UTF-8 text') from None
+  else:
+    source, text = '<stdin>', sys.stdin.read()
+  lines = text.splitlines()
+  if not lines:
+    raise InputError(f'{source}: no input to predict from')
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      raise InputError(f'{source}:{number}: an empty input line')
+  return lines
 
 
 def _sweep(overrides) -> int:

@@ -186,14 +186,17 @@ class Encoded:
     self.labelled = bool(len(self.labels)) and bool((self.labels >= 0).all())
 
 
-def encode_splits(dc, pairs):
-  """Builds the word and label vocabularies on train; encodes every split."""
-  train_words = [w for text, _ in pairs['train']
-                 for w in pipelines.split_words(text, dc.tokenizer,
-                                                lowercase=dc.lowercase)]
-  vocab = vocab_lib.Vocab.build(train_words, min_freq=dc.min_freq,
-                                reserved=[vocab_lib.PAD, vocab_lib.UNK])
-  labels = vocab_lib.Vocab(sorted({l for _, l in pairs['train']}))
+def encode_splits(dc, pairs, vocab=None, labels=None):
+  """Encodes every split, with the word and label vocabularies given (a
+  trained workdir's) or built on train."""
+  if vocab is None:
+    train_words = [w for text, _ in pairs['train']
+                   for w in pipelines.split_words(text, dc.tokenizer,
+                                                  lowercase=dc.lowercase)]
+    vocab = vocab_lib.Vocab.build(train_words, min_freq=dc.min_freq,
+                                  reserved=[vocab_lib.PAD, vocab_lib.UNK])
+  if labels is None:
+    labels = vocab_lib.Vocab(sorted({l for _, l in pairs['train']}))
   if len(labels) < 2:
     raise InputError(f'{dc.name}: the train split has a single label '
                      f'{labels.itos}')
@@ -239,11 +242,13 @@ class ClassifyTask:
           data[split].ids, data[split].labels, batch_size, pad_id=pad,
           seed=config.seed, bucket_width=dc.bucket_width,
           max_length=dc.max_length)
-    self.batches = {'train': batches('train', dc.batch_size)}
-    for split in ('valid', 'test'):
-      if data[split].ids:
-        self.batches[split] = batches(split, dc.eval_batch_size)
-    self.steps_per_epoch = self.batches['train'].steps_per_epoch
+    # Any splits (predict mode has one of its own and no train).
+    self.batches = {
+        split: batches(split, dc.batch_size if split == 'train'
+                       else dc.eval_batch_size)
+        for split in data if data[split].ids}
+    self.steps_per_epoch = (self.batches['train'].steps_per_epoch
+                            if 'train' in self.batches else 0)
 
   def init_params(self, rng):
     batch = self.batches['train'].batch(0, 0)
@@ -368,20 +373,28 @@ def _run_one(config, workdir: str) -> dict:
   labels.save(os.path.join(workdir, 'labels.json'))
 
   result = training.train_and_evaluate(task, config, workdir)
-  params = result['state'].params
+  return _finish(task, labels, result['state'].params, workdir,
+                 {'experiment': NAME, 'preset': config.preset,
+                  **result['summary']})
+
+
+def _finish(task: ClassifyTask, labels, params, directory: str,
+            summary: dict) -> dict:
+  """Writes the valid and test predictions, their confusion matrices and
+  summary.json into `directory` (the workdir, or an evaluation's)."""
+  config = task.config
   for split in ('valid', 'test'):
     probs = predict_split(task, params, split, config.train.eval_steps)
-    write_predictions(os.path.join(workdir, f'{split}_predictions.tsv'),
-                      data[split], probs, labels)
+    data = task.data[split]
+    write_predictions(os.path.join(directory, f'{split}_predictions.tsv'),
+                      data, probs, labels)
     done = ~np.isnan(probs).any(-1)
-    if data[split].labelled:
-      plot_confusion(os.path.join(workdir, 'plots', f'confusion_{split}.png'),
-                     confusion_matrix(data[split].labels[done],
+    if data.labelled:
+      plot_confusion(os.path.join(directory, 'plots', f'confusion_{split}.png'),
+                     confusion_matrix(data.labels[done],
                                       probs[done].argmax(-1), len(labels)),
-                     labels.itos, f'{dc.name} {split}')
-  return training.write_summary(
-      workdir, {'experiment': NAME, 'preset': config.preset,
-                **result['summary']})
+                     labels.itos, f'{config.data.name} {split}')
+  return training.write_summary(directory, summary)
 
 
 def _cross_validate(config, workdir: str) -> dict:
@@ -437,3 +450,42 @@ def run(config, workdir: str) -> dict:
   if config.data.cv_folds and config.data.fold < 0:
     return _cross_validate(config, workdir)
   return _run_one(config, workdir)
+
+
+def _one_fold(config, workdir: str):
+  if config.data.cv_folds and config.data.fold < 0:
+    raise InputError(f'{workdir} holds a {config.data.cv_folds}-fold '
+                     'cross-validation: give one fold, --workdir='
+                     f'{os.path.join(workdir, "fold0")}')
+
+
+def evaluate(config, workdir: str, step: int | None = None) -> dict:
+  """Recomputes a checkpoint's valid and test metrics and predictions."""
+  _one_fold(config, workdir)
+  params, step = training.load_params(workdir, step)
+  vocab = training.load_vocab(workdir, 'vocab.json', NAME)
+  labels = training.load_vocab(workdir, 'labels.json', NAME)
+  _, _, data = encode_splits(config.data, load_splits(config.data),
+                             vocab, labels)
+  task = ClassifyTask(config, vocab, labels, data)
+  final = training.evaluate_splits(task, training.make_eval_step(task),
+                                   params, config.train.eval_steps)
+  return _finish(task, labels, params, training.evaluation_dir(workdir, step),
+                 {'experiment': NAME, 'preset': config.preset,
+                  'checkpoint': step, **final})
+
+
+def predict(config, workdir: str, texts: list[str],
+            step: int | None = None) -> list[str]:
+  """`label<TAB>probability` of each text; needs only the workdir."""
+  _one_fold(config, workdir)
+  vocab = training.load_vocab(workdir, 'vocab.json', NAME)
+  labels = training.load_vocab(workdir, 'labels.json', NAME)
+  params, _ = training.load_params(workdir, step)
+  data = Encoded([(t, '') for t in texts], vocab, labels, config.data)
+  for number, ids in enumerate(data.ids, 1):
+    if not len(ids):
+      raise InputError(f'input line {number}: no words in {texts[number - 1]!r}')
+  task = ClassifyTask(config, vocab, labels, {'input': data})
+  probs = predict_split(task, params, 'input')
+  return [f'{labels.itos[int(p.argmax())]}\t{p.max():.4f}' for p in probs]

@@ -219,14 +219,31 @@ class LMTask:
 # Generation.
 
 
-def generate(config, params, vocab: vocab_lib.Vocab, seed: int = 0) -> str:
-  """The prefix followed by `generate.num_tokens` generated tokens."""
+def encode_prefix(config, vocab: vocab_lib.Vocab, prefix: str,
+                  what: str = 'generate.prefix') -> list[str]:
+  """The prefix's tokens; every one must be in the vocabulary (an unknown
+  one would be read as <unk>, which a character model never trained)."""
+  dc = config.data
+  tokens = pipelines.tokenize([prefix], dc.level, preprocess=dc.preprocess,
+                              eos=False)
+  if not tokens:
+    raise InputError(f'{what}: no tokens in {prefix!r}')
+  unknown = [t for t in tokens if t not in vocab.stoi]
+  if unknown:
+    raise InputError(f'{what}: {unknown[0]!r} is not in the vocabulary of '
+                     'the trained model'
+                     + (f' (write {vocab_lib.UNK} for it)'
+                        if vocab.unk_id is not None else ''))
+  return tokens
+
+
+def generate(config, params, vocab: vocab_lib.Vocab, prefix: str,
+             seed: int = 0, what: str = 'generate.prefix') -> str:
+  """`prefix` followed by `generate.num_tokens` generated tokens; `what`
+  names the prefix in errors."""
   gc, dc = config.generate, config.data
   model = make_model(config, len(vocab))
-  prefix_tokens = pipelines.tokenize([gc.prefix], dc.level,
-                                     preprocess=dc.preprocess, eos=False)
-  if not prefix_tokens:
-    raise InputError('config field generate.prefix is empty')
+  prefix_tokens = encode_prefix(config, vocab, prefix, what)
   prefix = jnp.asarray(vocab.encode(prefix_tokens))[None, :]
 
   def step_fn(p, tokens, carry):
@@ -260,24 +277,38 @@ def run(config, workdir: str) -> dict:
   task = LMTask(config, len(vocab), ids)
   print(f'{config.data.name}: vocab {len(vocab)}, tokens '
         + ', '.join(f'{s} {len(v):,}' for s, v in ids.items()), flush=True)
+  encode_prefix(config, vocab, config.generate.prefix)  # before training
   training.write_config(workdir, config)
   vocab.save(os.path.join(workdir, 'vocab.json'))
 
   result = training.train_and_evaluate(task, config, workdir)
-  _write_sample(workdir, config,
-                generate(config, result['state'].params, vocab, config.seed))
+  _write_sample(workdir, config, generate(
+      config, result['state'].params, vocab, config.generate.prefix,
+      config.seed))
   return training.write_summary(
       workdir, {'experiment': NAME, 'preset': config.preset,
                 **result['summary']})
 
 
-def predict(config, workdir: str) -> str:
-  """Generation from a trained workdir alone (no training data needed)."""
-  vocab_path = os.path.join(workdir, 'vocab.json')
-  if not os.path.isfile(vocab_path):
-    raise InputError(f'no vocab.json in {workdir}: not a trained lm workdir')
-  vocab = vocab_lib.Vocab.load(vocab_path)
-  params = training.load_params(workdir)
-  text = generate(config, params, vocab, config.seed)
-  _write_sample(workdir, config, text)
-  return text
+def evaluate(config, workdir: str, step: int | None = None) -> dict:
+  """Recomputes the valid and test perplexity of a checkpoint."""
+  params, step = training.load_params(workdir, step)
+  vocab, ids = load_corpus(config.data)
+  task = LMTask(config, len(vocab), ids)
+  final = training.evaluate_splits(task, training.make_eval_step(task),
+                                   params, config.train.eval_steps)
+  return training.write_summary(
+      training.evaluation_dir(workdir, step),
+      {'experiment': NAME, 'preset': config.preset, 'checkpoint': step,
+       **final})
+
+
+def predict(config, workdir: str, prefixes: list[str],
+            step: int | None = None) -> list[str]:
+  """Each prefix continued by the trained model (config.generate says how);
+  needs only the workdir."""
+  vocab = training.load_vocab(workdir, 'vocab.json', NAME)
+  params, _ = training.load_params(workdir, step)
+  return [generate(config, params, vocab, prefix, config.seed,
+                   what=f'input line {i}')
+          for i, prefix in enumerate(prefixes, 1)]

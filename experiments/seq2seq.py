@@ -193,13 +193,17 @@ class Tokenizer:
   sentencepiece pieces (a unigram model trained on that side's train
   texts, saved in the workdir)."""
 
-  def __init__(self, dc, texts: list[str], workdir: str, side: str):
+  def __init__(self, dc, texts: list[str] | None, workdir: str, side: str):
+    """`texts`: the side's train texts (None: a trained workdir's model)."""
     self.dc = dc
     self.spm = None
     if dc.tokenizer == 'sentencepiece':
       import sentencepiece  # pylint: disable=g-import-not-at-top
       prefix = os.path.join(workdir, f'spm_{side}')
       if not os.path.exists(prefix + '.model'):
+        if texts is None:
+          raise InputError(f'no spm_{side}.model in {workdir}: not a trained '
+                           'sentencepiece seq2seq workdir')
         os.makedirs(workdir, exist_ok=True)
         try:
           sentencepiece.SentencePieceTrainer.train(
@@ -234,10 +238,9 @@ class Tokenizer:
 class Side:
   """One side (source or target) of a split: texts, tokens and ids."""
 
-  def __init__(self, texts, tokenizer: Tokenizer, vocab: vocab_lib.Vocab):
-    self.texts = texts
-    self.tokens = [tokenizer.encode(t) for t in texts]
-    self.ids = [vocab.encode(t) for t in self.tokens]
+  def __init__(self, texts, tokens, vocab: vocab_lib.Vocab):
+    self.texts, self.tokens = texts, tokens
+    self.ids = [vocab.encode(t) for t in tokens]
 
 
 def build_vocab(tokens: list[list[str]], dc) -> vocab_lib.Vocab:
@@ -247,32 +250,49 @@ def build_vocab(tokens: list[list[str]], dc) -> vocab_lib.Vocab:
 
 
 class Data:
-  """Tokenisers, vocabularies and every split's two sides."""
+  """Tokenisers, vocabularies and the given splits' two sides."""
 
-  def __init__(self, dc, examples: dict[str, list[dict]], workdir: str):
+  def __init__(self, dc, examples: dict[str, list[dict]], workdir: str,
+               vocabularies=None):
+    """`vocabularies`: (source, target) of a trained workdir, whose
+    tokenisers are loaded from there too; None builds both on train."""
     self.examples = examples
-    sources = {s: [source_text(e['source'], dc) for e in examples[s]]
-               for s in SPLITS}
-    targets = {s: [e['target'] for e in examples[s]] for s in SPLITS}
-    self.source_tokenizer = Tokenizer(dc, sources['train'], workdir, 'source')
-    self.target_tokenizer = Tokenizer(dc, targets['train'], workdir, 'target')
-    train_src = [self.source_tokenizer.encode(t) for t in sources['train']]
-    train_tgt = [self.target_tokenizer.encode(t) for t in targets['train']]
-    self.source_vocab = build_vocab(train_src, dc)
-    self.target_vocab = build_vocab(train_tgt, dc)
-    self.source = {s: Side(sources[s], self.source_tokenizer,
-                           self.source_vocab) for s in SPLITS}
-    self.target = {s: Side(targets[s], self.target_tokenizer,
-                           self.target_vocab) for s in SPLITS}
+    sources = {s: [source_text(e['source'], dc) for e in ex]
+               for s, ex in examples.items()}
+    targets = {s: [e['target'] for e in ex] for s, ex in examples.items()}
+    train = vocabularies is None
+    self.source_tokenizer = Tokenizer(
+        dc, sources['train'] if train else None, workdir, 'source')
+    self.target_tokenizer = Tokenizer(
+        dc, targets['train'] if train else None, workdir, 'target')
+    source_tokens = {s: [self.source_tokenizer.encode(t) for t in texts]
+                     for s, texts in sources.items()}
+    target_tokens = {s: [self.target_tokenizer.encode(t) for t in texts]
+                     for s, texts in targets.items()}
+    if train:
+      vocabularies = (build_vocab(source_tokens['train'], dc),
+                      build_vocab(target_tokens['train'], dc))
+    self.source_vocab, self.target_vocab = vocabularies
+    self.source = {s: Side(sources[s], source_tokens[s], self.source_vocab)
+                   for s in examples}
+    self.target = {s: Side(targets[s], target_tokens[s], self.target_vocab)
+                   for s in examples}
     self.references = {s: [reference_text(t, dc) for t in targets[s]]
-                       for s in SPLITS}
-    for split in SPLITS:
+                       for s in examples}
+    for split in examples:
       empty = [i for i, (a, b) in enumerate(zip(self.source[split].ids,
                                                 self.target[split].ids))
                if not len(a) or not len(b)]
       if empty:
         raise InputError(f'{dc.name} {split}: example {empty[0] + 1} has an '
                          'empty source or target after tokenisation')
+
+  @classmethod
+  def load(cls, dc, examples: dict[str, list[dict]], workdir: str) -> 'Data':
+    """`examples` encoded as the model trained in `workdir` reads them."""
+    return cls(dc, examples, workdir, vocabularies=tuple(
+        training.load_vocab(workdir, f'{side}_vocab.json', NAME)
+        for side in ('source', 'target')))
 
 
 # ----------------------------------------------------------------------------
@@ -310,12 +330,20 @@ class Seq2SeqTask:
           data.source[split].ids, data.target[split].ids, batch_size,
           pad_id=self.pad, bos_id=self.bos, eos_id=self.eos, seed=config.seed,
           bucket_width=dc.bucket_width, max_length=dc.max_source_length)
-    self.batches = {'train': batches('train', dc.batch_size)}
-    for split in ('valid', 'test'):
-      self.batches[split] = batches(split, dc.eval_batch_size)
-    self.steps_per_epoch = self.batches['train'].steps_per_epoch
-    longest = max(len(t) for t in data.target['train'].ids)
-    self.max_length = config.decode.max_length or 2 * longest + 10
+    # Any splits (predict mode has none: it translates raw sentences).
+    self.batches = {
+        split: batches(split, dc.batch_size if split == 'train'
+                       else dc.eval_batch_size) for split in data.source}
+    self.steps_per_epoch = (self.batches['train'].steps_per_epoch
+                            if 'train' in self.batches else 0)
+    # A training run writes the limit it derives into config.json, where
+    # evaluation and prediction find it.
+    self.max_length = config.decode.max_length
+    if not self.max_length:
+      if 'train' not in data.target:
+        raise InputError('config field decode.max_length: give the longest '
+                         'output to decode (this workdir does not record it)')
+      self.max_length = 2 * max(len(t) for t in data.target['train'].ids) + 10
 
     model = self.model
 
@@ -407,13 +435,21 @@ class Seq2SeqTask:
     return out
 
   def translate(self, params, sentences: list[str]) -> list[str]:
-    """Decodes raw source sentences with the configured method."""
+    """Decodes raw source sentences with the configured method, in batches
+    of data.eval_batch_size."""
     dc = self.config.data
-    ids = [self.data.source_vocab.encode(self.data.source_tokenizer.encode(
-        source_text(s, dc))) for s in sentences]
-    batch = pipelines.pad_batch(ids, [0] * len(ids), len(ids),
-                                max(max(len(i) for i in ids), 1), self.pad)
-    out = self.decode_ids(params, batch['tokens'], batch['lengths'])
+    ids = []
+    for number, sentence in enumerate(sentences, 1):
+      ids.append(self.data.source_vocab.encode(
+          self.data.source_tokenizer.encode(source_text(sentence, dc))))
+      if not len(ids[-1]):
+        raise InputError(f'input line {number}: no tokens in {sentence!r}')
+    out = []
+    for start in range(0, len(ids), dc.eval_batch_size):
+      chunk = ids[start:start + dc.eval_batch_size]
+      batch = pipelines.pad_batch(chunk, [0] * len(chunk), len(chunk),
+                                  max(len(i) for i in chunk), self.pad)
+      out.extend(self.decode_ids(params, batch['tokens'], batch['lengths']))
     return [self.data.target_tokenizer.decode(self.strip(row)) for row in out]
 
 
@@ -498,18 +534,27 @@ def run(config, workdir: str) -> dict:
         f'{len(data.target_vocab)} target; examples '
         + ', '.join(f'{s} {len(data.source[s].ids):,}' for s in SPLITS),
         flush=True)
+  config.decode.max_length = task.max_length
   training.write_config(workdir, config)
   data.source_vocab.save(os.path.join(workdir, 'source_vocab.json'))
   data.target_vocab.save(os.path.join(workdir, 'target_vocab.json'))
 
   result = training.train_and_evaluate(task, config, workdir)
-  params = result['state'].params
-  summary = {'experiment': NAME, 'preset': config.preset, **result['summary']}
+  return _finish(task, result['state'].params, workdir,
+                 {'experiment': NAME, 'preset': config.preset,
+                  **result['summary']})
+
+
+def _finish(task: Seq2SeqTask, params, directory: str, summary: dict) -> dict:
+  """Decodes valid and test, scores them, writes the hypotheses, attention
+  maps and summary.json into `directory` (the workdir, or an
+  evaluation's); translates decode.examples."""
+  config = task.config
   dec = config.decode
   for split in ('valid', 'test'):
     hypotheses = task.decode_split(params, split, config.train.eval_steps,
                                    config.seed)
-    scores = score_split(task, split, hypotheses, workdir, dec.bleu)
+    scores = score_split(task, split, hypotheses, directory, dec.bleu)
     summary.update(scores)
     print(f'{split} ({dec.method}) | ' + ' '.join(
         f'{k.split("/", 1)[1]} {v:.4g}' for k, v in scores.items()
@@ -518,11 +563,32 @@ def run(config, workdir: str) -> dict:
       print(f'  sacrebleu {scores[f"{split}/bleu_signature"]}', flush=True)
     if split == 'test' and config.model.attention != 'none':
       plot_attention(task, params, split, hypotheses, dec.num_heatmaps,
-                     os.path.join(workdir, 'plots'))
+                     os.path.join(directory, 'plots'))
   if dec.examples:
     sentences = [s.strip() for s in dec.examples.split('|') if s.strip()]
     translations = task.translate(params, sentences)
     summary['examples'] = dict(zip(sentences, translations))
     for s, t in zip(sentences, translations):
       print(f'  {s} => {t}', flush=True)
-  return training.write_summary(workdir, summary)
+  return training.write_summary(directory, summary)
+
+
+def evaluate(config, workdir: str, step: int | None = None) -> dict:
+  """Recomputes a checkpoint's valid and test metrics and hypotheses."""
+  params, step = training.load_params(workdir, step)
+  task = Seq2SeqTask(config, Data.load(config.data, load_splits(config.data),
+                                       workdir))
+  final = training.evaluate_splits(task, training.make_eval_step(task),
+                                   params, config.train.eval_steps)
+  return _finish(task, params, training.evaluation_dir(workdir, step),
+                 {'experiment': NAME, 'preset': config.preset,
+                  'checkpoint': step, **final})
+
+
+def predict(config, workdir: str, sentences: list[str],
+            step: int | None = None) -> list[str]:
+  """The translation (or answer) of each source sentence, decoded as
+  config.decode says; needs only the workdir."""
+  task = Seq2SeqTask(config, Data.load(config.data, {}, workdir))
+  params, _ = training.load_params(workdir, step)
+  return task.translate(params, sentences)

@@ -216,12 +216,22 @@ class Vocabularies:
                 for f in range(width)]
     return cls(words, chars, tags, features)
 
+  _NAMES = ('vocab.json', 'chars.json', 'tags.json')
+
   def save(self, workdir: str):
-    self.words.save(os.path.join(workdir, 'vocab.json'))
-    self.chars.save(os.path.join(workdir, 'chars.json'))
-    self.tags.save(os.path.join(workdir, 'tags.json'))
+    for name, vocab in zip(self._NAMES, (self.words, self.chars, self.tags)):
+      vocab.save(os.path.join(workdir, name))
     for f, v in enumerate(self.features):
       v.save(os.path.join(workdir, f'feature{f}.json'))
+
+  @classmethod
+  def load(cls, workdir: str, num_features: int) -> 'Vocabularies':
+    """What `save` wrote in a trained workdir."""
+    words, chars, tags = (training.load_vocab(workdir, name, NAME)
+                          for name in cls._NAMES)
+    return cls(words, chars, tags, [
+        training.load_vocab(workdir, f'feature{f}.json', NAME)
+        for f in range(num_features)])
 
 
 class Encoded:
@@ -286,10 +296,12 @@ class TagTask:
           features=d.features, chars=d.chars if use_chars else None,
           max_word_length=dc.max_word_length, seed=config.seed,
           bucket_width=dc.bucket_width)
-    self.batches = {'train': batches('train', dc.batch_size)}
-    for split in ('valid', 'test'):
-      self.batches[split] = batches(split, dc.eval_batch_size)
-    self.steps_per_epoch = self.batches['train'].steps_per_epoch
+    # Any splits (predict mode has one of its own and no train).
+    self.batches = {
+        split: batches(split, dc.batch_size if split == 'train'
+                       else dc.eval_batch_size) for split in data}
+    self.steps_per_epoch = (self.batches['train'].steps_per_epoch
+                            if 'train' in self.batches else 0)
     # Compiled once per batch shape for every split.
     self.predict = jax.jit(lambda params, inputs: self.decode(
         params, self.emissions(params, inputs), inputs['lengths']))
@@ -405,11 +417,59 @@ def run(config, workdir: str) -> dict:
   vocabs.save(workdir)
 
   result = training.train_and_evaluate(task, config, workdir)
-  params = result['state'].params
+  return _finish(task, result['state'].params, workdir,
+                 {'experiment': NAME, 'preset': config.preset,
+                  **result['summary']})
+
+
+def _finish(task: TagTask, params, directory: str, summary: dict) -> dict:
+  """Writes the valid and test predictions (CoNLL) and summary.json into
+  `directory` (the workdir, or an evaluation's)."""
   for split in ('valid', 'test'):
-    predicted = predict_split(task, params, split, config.train.eval_steps)
-    write_conll(os.path.join(workdir, f'{split}_predictions.conll'),
-                data[split], predicted, vocabs.tags)
-  return training.write_summary(
-      workdir, {'experiment': NAME, 'preset': config.preset,
-                **result['summary']})
+    predicted = predict_split(task, params, split,
+                              task.config.train.eval_steps)
+    write_conll(os.path.join(directory, f'{split}_predictions.conll'),
+                task.data[split], predicted, task.vocabs.tags)
+  return training.write_summary(directory, summary)
+
+
+def evaluate(config, workdir: str, step: int | None = None) -> dict:
+  """Recomputes a checkpoint's valid and test metrics and predictions."""
+  params, step = training.load_params(workdir, step)
+  dc = config.data
+  vocabs = Vocabularies.load(workdir, len(_split_list(dc.features)))
+  splits = load_splits(dc)
+  data = {s: Encoded(splits[s], vocabs, dc) for s in SPLITS}
+  task = TagTask(config, vocabs, data)
+  final = training.evaluate_splits(task, training.make_eval_step(task),
+                                   params, config.train.eval_steps)
+  return _finish(task, params, training.evaluation_dir(workdir, step),
+                 {'experiment': NAME, 'preset': config.preset,
+                  'checkpoint': step, **final})
+
+
+def predict(config, workdir: str, lines: list[str],
+            step: int | None = None) -> list[str]:
+  """`word/TAG ...` for each line of space-separated words (each written
+  `word|feature|...` when the model reads feature columns); needs only the
+  workdir."""
+  dc = config.data
+  width = len(_split_list(dc.features))
+  vocabs = Vocabularies.load(workdir, width)
+  params, _ = training.load_params(workdir, step)
+  sentences = []
+  for number, line in enumerate(lines, 1):
+    tokens = [t.split('|') for t in line.split()]
+    bad = [t for t in tokens if len(t) != width + 1 or not all(t)]
+    if bad:
+      raise InputError(
+          f'input line {number}: {"|".join(bad[0])!r} is not word'
+          + '|feature' * width + f' (the model reads {width} feature '
+          'column(s): ' + (dc.features or 'none') + ')')
+    words = [t[0] for t in tokens]
+    sentences.append((words, [vocabs.tags.itos[0]] * len(words),
+                      [[t[f + 1] for t in tokens] for f in range(width)]))
+  task = TagTask(config, vocabs, {'input': Encoded(sentences, vocabs, dc)})
+  predicted = predict_split(task, params, 'input')
+  return [' '.join(f'{w}/{vocabs.tags.itos[t]}' for w, t in zip(words, tags))
+          for (words, _, _), tags in zip(sentences, predicted)]

@@ -14,6 +14,7 @@ of the state.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import json
@@ -25,6 +26,7 @@ import threading
 import time
 from typing import Any, Iterable, Protocol
 
+from absl import logging as absl_logging
 import flax
 import ml_collections
 import jax
@@ -35,6 +37,7 @@ import orbax.checkpoint as ocp
 
 from rnn_jax import configlib
 from rnn_jax import optim
+from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -270,6 +273,27 @@ def evaluate(task: Task, eval_step, params, split: str,
   return summarize(task, sums)
 
 
+def make_eval_step(task: Task):
+  """The jitted `(params, batch, carry) -> (stats, carry)` of evaluation."""
+  def eval_step(params, batch, carry):
+    _, (stats, carry) = task.loss(params, batch, carry, None, False)
+    return stats, carry
+  return jax.jit(eval_step)
+
+
+def evaluate_splits(task: Task, eval_step, params,
+                    max_batches: int = 0) -> dict[str, float]:
+  """The final metrics, 'valid/...' and 'test/...', printed as they come:
+  what a training run reports at its end and `--mode=eval` recomputes."""
+  final = {}
+  for split in ('valid', 'test'):
+    metrics = evaluate(task, eval_step, params, split, max_batches)
+    final.update({f'{split}/{k}': v for k, v in metrics.items()})
+    if metrics:
+      print(f'final {split} | {_format_metrics(metrics)}', flush=True)
+  return final
+
+
 def summarize(task: Task, sums: dict[str, Any]) -> dict[str, float]:
   """Scalar sums become means over 'count'; array sums (a confusion matrix)
   are handed to `task.derived_metrics` as they are; scalars are returned."""
@@ -366,12 +390,8 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     metrics['nonfinite'] = state.nonfinite
     return state, metrics
 
-  def eval_step(params, batch, carry):
-    _, (stats, carry) = task.loss(params, batch, carry, None, False)
-    return stats, carry
-
   train_step = jax.jit(train_step, donate_argnums=0)
-  eval_step = jax.jit(eval_step)
+  eval_step = make_eval_step(task)
 
   rng = jax.random.PRNGKey(config.seed)
   init_rng, train_rng = jax.random.split(rng)
@@ -391,8 +411,9 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   if manager.latest_step() is not None:
     restored_step = manager.latest_step()
     try:
-      state = manager.restore(restored_step,
-                              args=ocp.args.StandardRestore(state))
+      with _quiet_absl():
+        state = manager.restore(restored_step,
+                                args=ocp.args.StandardRestore(state))
     except (ValueError, TypeError, KeyError) as e:
       raise InputError(f'the checkpoint at step {restored_step} in {workdir} '
                        'does not fit this model (shapes or structure differ: '
@@ -484,12 +505,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   train = summarize(task, {'loss': float(state.epoch_loss),
                            'count': float(state.epoch_count)})
   summary.update({f'train/{k}': v for k, v in train.items()})
-  final = {}
-  for split in ('valid', 'test'):
-    metrics = evaluate(task, eval_step, state.params, split, tc.eval_steps)
-    final.update({f'{split}/{k}': v for k, v in metrics.items()})
-    if metrics:
-      print(f'final {split} | {_format_metrics(metrics)}', flush=True)
+  final = evaluate_splits(task, eval_step, state.params, tc.eval_steps)
   writer.write(int(state.step), final)
   writer.close()
   summary.update(final)
@@ -559,14 +575,59 @@ def write_summary(workdir: str, summary: dict[str, Any]) -> dict[str, Any]:
   return summary
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+  """Orbax logs a failed read at ERROR before raising; the raised error
+  becomes the one line the user sees."""
+  verbosity = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.FATAL)
+  try:
+    yield
+  finally:
+    absl_logging.set_verbosity(verbosity)
+
+
 def load_params(workdir: str, step: int | None = None):
-  """The params of the newest (or given) checkpoint in `workdir`."""
+  """`(params, step)` of the newest (or the given) checkpoint in `workdir`."""
   directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
   if not os.path.isdir(directory):
-    raise InputError(f'no checkpoints in {workdir}')
-  manager = ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(read_only=True))
-  step = manager.latest_step() if step is None else step
-  if step is None:
-    raise InputError(f'no checkpoints in {workdir}')
-  return manager.restore(step, args=ocp.args.StandardRestore())['params']
+    raise InputError(f'no checkpoints in {workdir}: nothing trained there yet')
+  with _quiet_absl():
+    manager = ocp.CheckpointManager(
+        directory, options=ocp.CheckpointManagerOptions(create=False))
+    steps = list(manager.all_steps())
+    if not steps:
+      raise InputError(f'no checkpoints in {workdir}: nothing trained there '
+                       'yet')
+    if step is None:
+      step = max(steps)
+    elif step not in steps:
+      raise InputError(f'--checkpoint={step}: {workdir} holds the checkpoints '
+                       f'of steps {", ".join(map(str, sorted(steps)))}')
+    try:
+      restored = manager.restore(step, args=ocp.args.StandardRestore())
+    except Exception as e:  # pylint: disable=broad-except
+      raise InputError(f'the checkpoint of step {step} in {workdir} cannot be '
+                       f'read ({type(e).__name__}: '
+                       f'{str(e).splitlines()[0][:200]})') from None
+  return restored['params'], step
+
+
+def load_vocab(workdir: str, name: str, experiment: str):
+  """A vocabulary a training run saved in `workdir`."""
+  path = os.path.join(workdir, name)
+  if not os.path.isfile(path):
+    raise InputError(f'no {name} in {workdir}: not a trained {experiment} '
+                     'workdir')
+  try:
+    return vocab_lib.Vocab.load(path)
+  except (ValueError, KeyError) as e:
+    raise InputError(f'{path}: not a vocabulary ({e})') from None
+
+
+def evaluation_dir(workdir: str, step: int) -> str:
+  """Where `--mode=eval` of checkpoint `step` writes: <workdir>/eval_<step>,
+  so that the training run's own files are never touched."""
+  path = os.path.join(workdir, f'eval_{step}')
+  os.makedirs(path, exist_ok=True)
+  return path

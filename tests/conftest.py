@@ -1,6 +1,8 @@
-"""Shared test set-up: the raw-data mirror and a private prepared-data folder."""
+"""Shared test set-up: the raw-data mirror, a private prepared-data folder,
+launch.py in a subprocess and the tiniest run of each experiment."""
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -13,9 +15,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _DEFAULT_MIRROR = os.path.join(os.path.dirname(REPO), 'shared', 'data')
 
 os.environ.setdefault('RNN_JAX_RAW_DATA', _DEFAULT_MIRROR)
-# Prepared TFDS data for this test session only (built from the mirror).
-os.environ['RNN_JAX_DATA_DIR'] = tempfile.mkdtemp(prefix='rnn_jax_tfds_')
-atexit.register(shutil.rmtree, os.environ['RNN_JAX_DATA_DIR'], True)
+# One scratch folder per test session, made by the first process that loads
+# this file (the xdist controller; its workers inherit the variable) and
+# shared by the workers and the launch.py processes they start: the TFDS data
+# prepared from the mirror (each dataset once, under a lock), and a
+# persistent compilation cache, since most end-to-end tests run a tiny model
+# more than once and compiling dominates such a run.
+if 'RNN_JAX_TEST_SCRATCH' not in os.environ:
+  os.environ['RNN_JAX_TEST_SCRATCH'] = tempfile.mkdtemp(prefix='rnn_jax_test_')
+  atexit.register(shutil.rmtree, os.environ['RNN_JAX_TEST_SCRATCH'], True)
+_SCRATCH = os.environ['RNN_JAX_TEST_SCRATCH']
+os.environ['RNN_JAX_DATA_DIR'] = os.path.join(_SCRATCH, 'tfds')
+os.environ['JAX_COMPILATION_CACHE_DIR'] = os.path.join(_SCRATCH, 'jit')
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '-1'
 MIRROR = os.environ['RNN_JAX_RAW_DATA']
 
 
@@ -29,11 +42,60 @@ def requires_raw(relpath: str):
       reason=f'raw data {relpath} absent from RNN_JAX_RAW_DATA={MIRROR}')
 
 
-def launch(*args, env=None, timeout=600):
-  """Runs launch.py in a subprocess; returns the CompletedProcess."""
+def launch(*args, env=None, timeout=600, stdin=''):
+  """Runs launch.py in a subprocess (`stdin` is its standard input);
+  returns the CompletedProcess."""
   full_env = dict(os.environ)
   full_env.update(env or {})
   full_env = {k: v for k, v in full_env.items() if v is not None}
   return subprocess.run([sys.executable, os.path.join(REPO, 'launch.py'), *args],
                         cwd=REPO, env=full_env, capture_output=True, text=True,
-                        timeout=timeout)
+                        timeout=timeout, input=stdin)
+
+
+def read_summary(workdir) -> dict:
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    return json.load(f)
+
+
+# The smallest runs of each experiment, on the files `tiny_data` writes.
+TINY = {
+    'lm': {'data.name': 'files', 'data.train': '{d}/text.txt',
+           'data.batch_size': 2, 'data.eval_batch_size': 1,
+           'data.num_steps': 8, 'model.hidden_size': 8},
+    'classify': {'data.name': 'files', 'data.train': '{d}/labels.tsv',
+                 'model.hidden_size': 8, 'model.embed_size': 8,
+                 'model.mlp_size': 0, 'data.batch_size': 4},
+    'tag': {'data.name': 'files', 'data.train': '{d}/tags.conll',
+            'data.column': 1, 'model.hidden_size': 8, 'model.embed_size': 8,
+            'model.char_hidden_size': 4, 'data.batch_size': 4},
+    'seq2seq': {'data.name': 'files', 'data.train': '{d}/pairs.tsv',
+                'model.embed_size': 8, 'model.encoder_hidden_size': 8,
+                'model.hidden_size': 8, 'data.batch_size': 4},
+}
+TINY_TEXT = '\n'.join(['the quick brown fox jumps over the lazy dog',
+                       'pack my box with five dozen liquor jugs',
+                       'how vexingly quick daft zebras jump'] * 100) + '\n'
+
+
+def tiny_data(folder):
+  """Writes the four experiments' tiny training files into `folder`."""
+  folder.mkdir(exist_ok=True)
+  (folder / 'text.txt').write_text(TINY_TEXT)
+  (folder / 'labels.tsv').write_text(''.join(
+      f'{"ab"[i % 2]}\tword{i % 7} other{i % 3}\n' for i in range(60)))
+  (folder / 'tags.conll').write_text(''.join(
+      f'w{i % 5} {"BI"[i % 2]}-X\nv{i % 3} O\n\n' for i in range(60)))
+  (folder / 'pairs.tsv').write_text(''.join(
+      f'a{i % 4} b{i % 3}\tb{i % 3} a{i % 4}\n' for i in range(60)))
+  return folder
+
+
+def tiny_args(experiment, folder, swept=(), **overrides):
+  """--config flags of `experiment`'s tiny run on `tiny_data(folder)`: two
+  steps unless `overrides` ('train__max_steps': n) say otherwise; fields in
+  `swept` are left out."""
+  fields = {'train.max_steps': 2, 'train.eval_steps': 1, **TINY[experiment],
+            **{k.replace('__', '.'): v for k, v in overrides.items()}}
+  return [f'--config.{k}={str(v).format(d=folder)}'
+          for k, v in fields.items() if k not in swept]

@@ -1,27 +1,19 @@
-"""End to end through launch.py: learning, resumption, generation, bad input."""
+"""End to end through launch.py: learning, non-finite steps, help, every
+preset on the real data, bad input."""
 
-import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
 import pytest
 
 import experiments
-from conftest import REPO, launch, requires_raw
+from conftest import launch, read_summary, requires_raw, tiny_args, tiny_data
 from rnn_jax import training
 
 TM = 'timemachine/timemachine.txt'
 
-
-def _summary(workdir):
-  with open(os.path.join(workdir, 'summary.json')) as f:
-    return json.load(f)
 
 
 @requires_raw(TM)
@@ -30,7 +22,7 @@ def test_main_job_config_learns_on_the_time_machine(tmp_path):
   result = launch('--experiment=lm', f'--workdir={tmp_path}',
                   '--config.train.max_steps=300')
   assert result.returncode == 0, result.stderr
-  summary = _summary(tmp_path)
+  summary = read_summary(tmp_path)
   assert summary['experiment'] == 'lm'
   assert summary['preset'] == 'timemachine_rnn'
   assert summary['valid/perplexity'] < 10.0
@@ -44,75 +36,6 @@ def test_main_job_config_learns_on_the_time_machine(tmp_path):
   assert os.listdir(tmp_path / 'tensorboard')
 
 
-_RESUME_ARGS = ('--experiment=lm', '--config.model.cell=gru',
-                '--config.model.hidden_size=64', '--config.model.embed_size=16',
-                '--config.model.dropout=0.2', '--config.train.num_epochs=6',
-                '--config.train.eval_every_epochs=2',
-                '--config.train.log_every_steps=10',
-                '--config.train.checkpoint_every_steps=40')
-
-
-def _interrupt(workdir, signum):
-  """Starts the resume run, signals it mid-epoch some time after its second
-  checkpoint and returns its exit status and stderr."""
-  cmd = [sys.executable, os.path.join(REPO, 'launch.py'), *_RESUME_ARGS,
-         f'--workdir={workdir}']
-  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-  deadline = time.time() + 300
-  while not os.path.isdir(workdir / 'checkpoints' / '80'):
-    assert proc.poll() is None and time.time() < deadline
-    time.sleep(0.02)
-  time.sleep(0.3)
-  if signum == signal.SIGTERM:
-    # Meanwhile a second run on the same workdir is refused.
-    second = launch(*_RESUME_ARGS, f'--workdir={workdir}')
-    assert second.returncode == 2 and 'in use by another run' in second.stderr
-  proc.send_signal(signum)
-  _, stderr = proc.communicate(timeout=120)
-  assert not os.path.exists(workdir / 'summary.json')
-  return proc.returncode, stderr
-
-
-@requires_raw(TM)
-def test_sigkill_or_sigterm_then_rerun_resumes_to_identical_results(tmp_path):
-  straight = tmp_path / 'straight'
-  assert launch(*_RESUME_ARGS, f'--workdir={straight}').returncode == 0
-
-  def losses(workdir):
-    with open(workdir / 'metrics.jsonl') as f:
-      return [(r['step'], r.get('train/loss'), r.get('valid/loss'))
-              for r in map(json.loads, f)]
-
-  for signum in (signal.SIGKILL, signal.SIGTERM):
-    workdir = tmp_path / signal.Signals(signum).name
-    code, stderr = _interrupt(workdir, signum)
-    if signum == signal.SIGTERM:
-      # A clean exit: a checkpoint at the step it stopped, one line.
-      assert code == 128 + signal.SIGTERM, stderr
-      assert stderr.strip().startswith('interrupted: SIGTERM at step ')
-      step = int(stderr.split('at step ')[1].split(':')[0])
-      assert os.path.isdir(workdir / 'checkpoints' / str(step))
-    else:
-      assert code == -signal.SIGKILL
-    rerun = launch(*_RESUME_ARGS, f'--workdir={workdir}')
-    assert rerun.returncode == 0, rerun.stderr
-    assert 'resumed from step' in rerun.stdout
-    a, b = _summary(straight), _summary(workdir)
-    for key in ('train/perplexity', 'valid/perplexity', 'test/perplexity',
-                'steps'):
-      assert a[key] == b[key], (signum, key)
-    assert losses(straight) == losses(workdir)
-
-  # Resuming with another model shape is refused; the workdir is untouched.
-  before = (straight / 'config.json').read_bytes()
-  other = launch(*_RESUME_ARGS, f'--workdir={straight}',
-                 '--config.model.hidden_size=32')
-  assert other.returncode == 2 and 'model.hidden_size=64' in other.stderr
-  assert len(other.stderr.strip().splitlines()) == 1
-  assert (straight / 'config.json').read_bytes() == before
-
-
 @requires_raw(TM)
 def test_nonfinite_updates_are_skipped_counted_and_stop_the_run(tmp_path):
   result = launch('--experiment=lm', f'--workdir={tmp_path}',
@@ -122,31 +45,12 @@ def test_nonfinite_updates_are_skipped_counted_and_stop_the_run(tmp_path):
                   '--config.train.log_every_steps=5',
                   '--config.train.nonfinite_patience=10')
   assert result.returncode == 0, result.stderr
-  summary = _summary(tmp_path)
+  summary = read_summary(tmp_path)
   assert summary['stopped'] == 'nonfinite'
   assert summary['nonfinite_steps'] == summary['steps'] == 10
   params = training.load_params(str(tmp_path))
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
   assert '10 updates skipped' in result.stdout
-
-
-@requires_raw(TM)
-def test_predict_from_a_copied_workdir_without_data(tmp_path):
-  trained = tmp_path / 'trained'
-  assert launch('--experiment=lm', f'--workdir={trained}',
-                '--config.train.max_steps=30').returncode == 0
-  moved = tmp_path / 'elsewhere'
-  shutil.copytree(trained, moved)
-  shutil.rmtree(trained)
-  result = launch('--experiment=lm', '--mode=predict', f'--workdir={moved}',
-                  '--config.generate.prefix=the time',
-                  '--config.generate.temperature=0.7',
-                  env={'RNN_JAX_RAW_DATA': str(tmp_path / 'nothing'),
-                       'RNN_JAX_DATA_DIR': str(tmp_path / 'nothing2')})
-  assert result.returncode == 0, result.stderr
-  line = [l for l in result.stdout.splitlines() if l.startswith('generated:')]
-  assert line and line[0].startswith('generated: the time')
-  assert 'temperature=0.7' in (moved / 'samples.txt').read_text()
 
 
 def test_help_lists_experiments_presets_and_fields():
@@ -191,6 +95,12 @@ BAD_INPUTS = {
         'model.cell'),
     'unknown flag': lambda tmp: (['--experiment=lm', '--epochs=3'], None,
                                  'epochs'),
+    'zero hidden units': lambda tmp: (
+        ['--experiment=lm', '--config.model.hidden_size=0'], None,
+        'model.hidden_size'),
+    'a batch larger than the corpus': lambda tmp: (
+        ['--experiment=lm', '--config.data.batch_size=10000000'], None,
+        'batch_size=10000000'),
     'missing mirror file': lambda tmp: (
         ['--experiment=lm'], {'RNN_JAX_RAW_DATA': str(tmp / 'void'),
                               'RNN_JAX_DATA_DIR': str(tmp / 'prepared')},
@@ -260,17 +170,97 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize('case', sorted(BAD_INPUTS))
-def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
-  args, env, culprit = BAD_INPUTS[case](tmp_path)
-  workdir = tmp_path / 'run'
-  result = launch(*args, f'--workdir={workdir}', env=env)
+def _assert_one_line_exit_2(result, culprit):
   assert result.returncode == 2, (result.stdout, result.stderr)
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
   assert culprit in lines[0]
   assert 'Traceback' not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('case', sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
+  args, env, culprit = BAD_INPUTS[case](tmp_path)
+  workdir = tmp_path / 'run'
+  _assert_one_line_exit_2(launch(*args, f'--workdir={workdir}', env=env),
+                          culprit)
   assert not workdir.exists()
+
+
+def _tiny_lm(data):
+  return tiny_args('lm', tiny_data(data), train__max_steps=20,
+                   data__preprocess='none')
+
+
+@pytest.fixture(scope='module')
+def trained_lm(tmp_path_factory):
+  """A tiny character lm trained for 20 steps (its checkpoint: step 20) on
+  raw lower-case text."""
+  folder = tmp_path_factory.mktemp('trained')
+  result = launch('--experiment=lm', *_tiny_lm(folder / 'data'),
+                  f'--workdir={folder / "run"}')
+  assert result.returncode == 0, result.stderr
+  return folder / 'run'
+
+
+def _spoil(path, data=b'{not json'):
+  for name in ([path] if path.is_file() else
+               [p for p in path.rglob('*') if p.is_file()]):
+    name.write_bytes(data)
+
+
+# case -> (a trained lm workdir to spoil, tmp_path) -> (arguments, stdin,
+# what the message must name); the arguments follow --workdir=<the copy>.
+WORKDIR_BAD_INPUTS = {
+    'resume with another hidden size': lambda w, tmp: (
+        ['--config.model.hidden_size=16'], '', 'model.hidden_size=8'),
+    'train with --checkpoint': lambda w, tmp: (
+        ['--checkpoint=20'], '', '--checkpoint'),
+    'eval of a step never saved': lambda w, tmp: (
+        ['--mode=eval', '--checkpoint=7'], '', '--checkpoint=7'),
+    'eval with another model': lambda w, tmp: (
+        ['--mode=eval', '--config.model.hidden_size=16'], '',
+        'model.hidden_size'),
+    'eval without checkpoints': lambda w, tmp: (
+        shutil.rmtree(w / 'checkpoints'), ['--mode=eval'], '',
+        'no checkpoints')[1:],
+    'eval of a corrupt checkpoint': lambda w, tmp: (
+        _spoil(w / 'checkpoints' / '20'), ['--mode=eval'], '', 'step 20')[1:],
+    'eval with a corrupt config.json': lambda w, tmp: (
+        _spoil(w / 'config.json'), ['--mode=eval'], '', 'config.json')[1:],
+    'predict without vocab.json': lambda w, tmp: (
+        os.remove(w / 'vocab.json'), ['--mode=predict', '--input=the'], '',
+        'vocab.json')[1:],
+    'predict a character never seen': lambda w, tmp: (
+        ['--mode=predict', '--input=The quick'], '', "'T'"),
+    'predict an empty line': lambda w, tmp: (
+        ['--mode=predict'], 'the\n  \nquick\n', '<stdin>:2'),
+    'predict from no input': lambda w, tmp: (['--mode=predict'], '', '<stdin>'),
+    'predict from a missing file': lambda w, tmp: (
+        ['--mode=predict', f'--input_file={tmp / "absent.txt"}'], '',
+        'absent.txt'),
+    'predict from a file not utf-8': lambda w, tmp: (
+        ['--mode=predict', '--input_file=' + str(_file(
+            tmp / 'latin1.txt', 'ok\ncaf\xe9\n'.encode('latin-1')))], '',
+        'latin1.txt:2'),
+    'predict with --input and --input_file': lambda w, tmp: (
+        ['--mode=predict', '--input=the', f'--input_file={tmp}'], '',
+        '--input_file'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(WORKDIR_BAD_INPUTS))
+def test_bad_input_on_a_workdir_changes_no_file_in_it(case, tmp_path,
+                                                       trained_lm):
+  workdir = tmp_path / 'run'
+  shutil.copytree(trained_lm, workdir)
+  args, stdin, culprit = WORKDIR_BAD_INPUTS[case](workdir, tmp_path)
+  if not any(a.startswith('--mode') for a in args):  # the training command
+    args = _tiny_lm(trained_lm.parent / 'data') + args
+  before = {p: p.read_bytes() for p in workdir.rglob('*') if p.is_file()}
+  _assert_one_line_exit_2(launch('--experiment=lm', f'--workdir={workdir}',
+                                 *args, stdin=stdin), culprit)
+  assert {p: p.read_bytes() for p in workdir.rglob('*') if p.is_file()} == before
 
 
 @pytest.mark.parametrize('preset', experiments.preset_names())
@@ -300,7 +290,7 @@ def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
     args.append('--config.data.fold=0')  # one fold of the cross-validation
   result = launch(*args)
   assert result.returncode == 0, result.stderr
-  summary = _summary(tmp_path)
+  summary = read_summary(tmp_path)
   assert summary['preset'] == preset and summary['steps'] == 2
   if config.data.name in ('timemachine', 'ptb', 'tinyshakespeare'):
     assert summary['valid/perplexity'] > 1
@@ -336,7 +326,7 @@ def test_own_text_files(tmp_path, with_valid_and_test):
              f'--config.data.test={_file(tmp_path / "t.txt", text[:400].encode())}']
   result = launch(*args, f'--workdir={tmp_path / "run"}')
   assert result.returncode == 0, result.stderr
-  summary = _summary(tmp_path / 'run')
+  summary = read_summary(tmp_path / 'run')
   # 23 tokens, but the three sentences repeat in a fixed cycle: a model
   # that learned them is nearly certain of every next word.
   assert summary['valid/perplexity'] < 3.0

@@ -1,7 +1,6 @@
 """Seq2seq: the encoder-decoder, decoding (greedy, beam, sampling), BLEU,
 the data builders and the experiment end to end."""
 
-import json
 import math
 import os
 import subprocess
@@ -12,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import launch
+from conftest import launch, read_summary
 from conftest import requires_raw
 from rnn_jax import decoding
 from rnn_jax import metrics
@@ -275,10 +274,6 @@ def test_builder_counts():
   assert m30k['test'][0]['source'].startswith('Ein Mann mit einem')
 
 
-def _summary(workdir):
-  with open(os.path.join(workdir, 'summary.json')) as f:
-    return json.load(f)
-
 
 @requires_raw('fra-eng/fra.txt.gz')
 def test_fra_eng_learns_and_bleu_equals_the_sacrebleu_command(tmp_path):
@@ -293,7 +288,7 @@ def test_fra_eng_learns_and_bleu_equals_the_sacrebleu_command(tmp_path):
                   '--config.decode.examples=go .|i lost .',
                   f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr
-  summary = _summary(tmp_path)
+  summary = read_summary(tmp_path)
   # The first 3,000 pairs are 1-3 word sentences; a uniform guess over the
   # ~600-word French vocabulary has perplexity ~600.
   assert summary['valid/perplexity'] < 25
@@ -350,7 +345,7 @@ def test_own_pairs_file_learns_to_reverse(tmp_path):
                   '--config.decode.bleu=False',
                   f'--workdir={tmp_path / "run"}')
   assert result.returncode == 0, result.stderr
-  summary = _summary(tmp_path / 'run')
+  summary = read_summary(tmp_path / 'run')
   assert summary['test/exact_match'] > 0.9
 
 

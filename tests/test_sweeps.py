@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 import experiments
-from conftest import launch
+from conftest import launch, tiny_args, tiny_data
 from rnn_jax import sweeps
 from rnn_jax.errors import InputError
 
@@ -31,45 +31,6 @@ def test_run_names_are_readable_and_distinct():
   assert sweeps.run_name({'data.train': '/a b/c'}) == 'train=_a_b_c'
 
 
-TEXT = '\n'.join(['the quick brown fox jumps over the lazy dog',
-                  'pack my box with five dozen liquor jugs',
-                  'how vexingly quick daft zebras jump'] * 100) + '\n'
-
-# The smallest runs of each experiment, on files written by `_tiny_data`.
-_TINY = {
-    'lm': {'data.name': 'files', 'data.train': '{d}/text.txt',
-           'data.batch_size': 2, 'data.eval_batch_size': 1,
-           'data.num_steps': 8, 'model.hidden_size': 8},
-    'classify': {'data.name': 'files', 'data.train': '{d}/labels.tsv',
-                 'model.hidden_size': 8, 'model.embed_size': 8,
-                 'model.mlp_size': 0, 'data.batch_size': 4},
-    'tag': {'data.name': 'files', 'data.train': '{d}/tags.conll',
-            'data.column': 1, 'model.hidden_size': 8, 'model.embed_size': 8,
-            'model.char_hidden_size': 4, 'data.batch_size': 4},
-    'seq2seq': {'data.name': 'files', 'data.train': '{d}/pairs.tsv',
-                'model.embed_size': 8, 'model.encoder_hidden_size': 8,
-                'model.hidden_size': 8, 'data.batch_size': 4},
-}
-
-
-def _tiny_data(folder):
-  folder.mkdir(exist_ok=True)
-  (folder / 'text.txt').write_text(TEXT)
-  (folder / 'labels.tsv').write_text(''.join(
-      f'{"ab"[i % 2]}\tword{i % 7} other{i % 3}\n' for i in range(60)))
-  (folder / 'tags.conll').write_text(''.join(
-      f'w{i % 5} {"BI"[i % 2]}-X\nv{i % 3} O\n\n' for i in range(60)))
-  (folder / 'pairs.tsv').write_text(''.join(
-      f'a{i % 4} b{i % 3}\tb{i % 3} a{i % 4}\n' for i in range(60)))
-
-
-def _tiny_args(experiment, folder, swept=()):
-  overrides = {'train.max_steps': 2, 'train.eval_steps': 1,
-               **_TINY[experiment]}
-  return [f'--config.{k}={str(v).format(d=folder)}'
-          for k, v in overrides.items() if k not in swept]
-
-
 def _write_sweep(path, grid, kind='GRID'):
   path.write_text(f"BASES = {{'lm': ('timemachine_rnn', {{}})}}\n{kind} = {grid!r}\n")
   return path
@@ -86,9 +47,9 @@ def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(tmp_path):
   sweep = _write_sweep(tmp_path / 'sweep.py', {'model.hidden_size': [8, 16],
                                                'model.cell': ['rnn', 'gru']},
                        kind='ZIP')
-  args = ['--experiment=lm', f'--sweep={sweep}', *_tiny_args(
+  args = ['--experiment=lm', f'--sweep={sweep}', *tiny_args(
       'lm', tmp_path / 'data', swept=('model.hidden_size',))]
-  _tiny_data(tmp_path / 'data')
+  tiny_data(tmp_path / 'data')
   result = launch(*args, f'--workdir={tmp_path / "a"}')
   assert result.returncode == 0, result.stderr
   rows = _metric_columns(tmp_path / 'a')
@@ -153,11 +114,11 @@ def test_every_ablation_runs_end_to_end_at_a_tiny_size(tmp_path, name):
   """Each ablation for its first experiment, every point on tiny files."""
   module = experiments.get_sweep(name, 'ablations')
   experiment = next(iter(module.BASES))
-  _tiny_data(tmp_path / 'data')
+  tiny_data(tmp_path / 'data')
   swept = set((getattr(module, 'GRID', None) or module.ZIP))
   result = launch(f'--ablation={name}', f'--experiment={experiment}',
                   f'--workdir={tmp_path / "w"}',
-                  *_tiny_args(experiment, tmp_path / 'data', swept))
+                  *tiny_args(experiment, tmp_path / 'data', swept))
   assert result.returncode == 0, result.stderr
   rows = _metric_columns(tmp_path / 'w')
   assert rows and all(r['status'] == 'finished' for r in rows), rows

@@ -1,0 +1,157 @@
+"""A trained workdir, for every experiment: preemption (SIGKILL, SIGTERM)
+resumes to the uninterrupted run's results, --mode=eval recomputes its test
+metrics exactly, and --mode=predict works from a copy without the data."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, launch, read_summary, tiny_args, tiny_data
+
+# Long enough (600 steps) that signals sent at checkpoints 100 and 200 land
+# mid-run; dropout on, so that a resumed run must also restore the key.
+_LONG = dict(train__max_steps=600, train__num_epochs=10_000,
+             train__checkpoint_every_steps=100, train__log_every_steps=100,
+             train__eval_every_epochs=1, model__dropout=0.1)
+
+# What each experiment predicts from, and how each output line looks.
+_PREDICT = {
+    'lm': (['the quick', 'pack my'],
+           lambda i, o: o.startswith(i) and len(o) > len(i)),
+    'classify': (['word1 other2', 'word3 unseen'],
+                 lambda i, o: o.split('\t')[0] in 'ab'
+                 and 0.5 <= float(o.split('\t')[1]) <= 1),
+    'tag': (['w1 v2', 'w3 v1 w0 zzz'],
+            lambda i, o: [t.rsplit('/', 1)[0] for t in o.split()] == i.split()
+            and all(t.rsplit('/', 1)[1] in ('B-X', 'I-X', 'O')
+                    for t in o.split())),
+    'seq2seq': (['a1 b2', 'a3 b0'],
+                lambda i, o: all(w[0] in 'ab' for w in o.split())),
+}
+
+
+def _args(experiment, tmp_path):
+  return [f'--experiment={experiment}',
+          *tiny_args(experiment, tmp_path / 'data', **_LONG)]
+
+
+def _records(workdir):
+  with open(workdir / 'metrics.jsonl') as f:
+    return [{k: v for k, v in r.items() if 'tokens_per_sec' not in k}
+            for r in map(json.loads, f)]
+
+
+def _interrupted(args, workdir, signum, after_step):
+  """Starts (or resumes) the run and signals it as soon as the checkpoint of
+  `after_step` exists; returns the exit status and stderr."""
+  proc = subprocess.Popen(
+      [sys.executable, os.path.join(REPO, 'launch.py'), *args,
+       f'--workdir={workdir}'], cwd=REPO, stdout=subprocess.DEVNULL,
+      stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  while not os.path.isdir(workdir / 'checkpoints' / str(after_step)):
+    assert proc.poll() is None, proc.communicate()[1]
+    assert time.time() < deadline
+    time.sleep(0.01)
+  proc.send_signal(signum)
+  _, stderr = proc.communicate(timeout=120)
+  assert not os.path.exists(workdir / 'summary.json'), 'finished too soon'
+  return proc.returncode, stderr
+
+
+def _files(workdir):
+  return {p: os.path.getmtime(os.path.join(d, p))
+          for d, _, names in os.walk(workdir) for p in names}
+
+
+@pytest.mark.parametrize('experiment', sorted(_PREDICT))
+def test_preempt_resume_eval_and_predict(experiment, tmp_path):
+  tiny_data(tmp_path / 'data')
+  args = _args(experiment, tmp_path)
+  straight = tmp_path / 'straight'
+  result = launch(*args, f'--workdir={straight}')
+  assert result.returncode == 0, result.stderr
+  expected = read_summary(straight)
+  assert expected['steps'] == 600
+
+  # Preemption: killed after its first checkpoint, the run loses the steps
+  # since; resumed and terminated after a later one, it writes a checkpoint
+  # where it stops and says so; resumed again, it ends exactly where the
+  # uninterrupted run ended, record for record.
+  workdir = tmp_path / 'preempted'
+  code, _ = _interrupted(args, workdir, signal.SIGKILL, 100)
+  assert code == -signal.SIGKILL
+  code, stderr = _interrupted(args, workdir, signal.SIGTERM, 200)
+  assert code == 128 + signal.SIGTERM, stderr
+  line, = stderr.strip().splitlines()
+  assert line.startswith('interrupted: SIGTERM at step '), line
+  step = int(line.split('at step ')[1].split(':')[0])
+  assert step >= 200 and os.path.isdir(workdir / 'checkpoints' / str(step))
+  rerun = launch(*args, f'--workdir={workdir}')
+  assert rerun.returncode == 0, rerun.stderr
+  assert f'resumed from step {step}' in rerun.stdout
+  got = read_summary(workdir)
+  for key, value in expected.items():
+    if key.startswith(('train/', 'valid/', 'test/')) and 'per_sec' not in key:
+      assert got[key] == value, key
+  assert _records(workdir) == _records(straight)
+
+  # Eval: the newest checkpoint's metrics, recomputed exactly, written apart.
+  result = launch(f'--experiment={experiment}', '--mode=eval',
+                  f'--workdir={straight}')
+  assert result.returncode == 0, result.stderr
+  evaluated = read_summary(straight / 'eval_600')
+  assert evaluated['checkpoint'] == 600
+  tested = [k for k in expected if k.startswith('test/')]
+  assert tested and all(evaluated[k] == expected[k] for k in tested)
+  assert read_summary(straight) == expected
+
+  # Predict: from a copy of the workdir alone, inputs on standard input.
+  moved = tmp_path / 'elsewhere'
+  shutil.copytree(straight, moved)
+  shutil.rmtree(tmp_path / 'data')
+  before = _files(moved)
+  inputs, looks_right = _PREDICT[experiment]
+  result = launch(f'--experiment={experiment}', '--mode=predict',
+                  f'--workdir={moved}', stdin='\n'.join(inputs) + '\n',
+                  env={'RNN_JAX_RAW_DATA': str(tmp_path / 'nothing'),
+                       'RNN_JAX_DATA_DIR': str(tmp_path / 'nothing2')})
+  assert result.returncode == 0, result.stderr
+  outputs = result.stdout.splitlines()
+  assert len(outputs) == len(inputs), result.stdout
+  for i, o in zip(inputs, outputs):
+    assert looks_right(i, o), (i, o)
+  assert _files(moved) == before
+
+
+def test_a_second_run_and_a_changed_shape_are_refused(tmp_path):
+  """While a run holds its workdir another is refused; resuming it with a
+  different model shape is refused; neither touches config.json."""
+  tiny_data(tmp_path / 'data')
+  args = _args('lm', tmp_path)
+  workdir = tmp_path / 'run'
+  proc = subprocess.Popen(
+      [sys.executable, os.path.join(REPO, 'launch.py'), *args,
+       f'--workdir={workdir}'], cwd=REPO, stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL)
+  try:
+    while not os.path.isdir(workdir / 'checkpoints'):
+      assert proc.poll() is None
+      time.sleep(0.01)
+    before = (workdir / 'config.json').read_bytes()
+    second = launch(*args, f'--workdir={workdir}')
+    assert second.returncode == 2 and 'in use by another run' in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+  finally:
+    proc.wait(timeout=300)
+  assert (workdir / 'config.json').read_bytes() == before
+  other = launch(*args, f'--workdir={workdir}', '--config.model.hidden_size=16')
+  assert other.returncode == 2 and 'model.hidden_size=8' in other.stderr
+  assert len(other.stderr.strip().splitlines()) == 1
+  assert (workdir / 'config.json').read_bytes() == before
