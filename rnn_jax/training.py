@@ -590,12 +590,12 @@ def _quiet_absl():
 def load_params(workdir: str, step: int | None = None):
   """`(params, step)` of the newest (or the given) checkpoint in `workdir`."""
   directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
-  if not os.path.isdir(directory):
-    raise InputError(f'no checkpoints in {workdir}: nothing trained there yet')
+  steps = []
   with _quiet_absl():
-    manager = ocp.CheckpointManager(
-        directory, options=ocp.CheckpointManagerOptions(create=False))
-    steps = list(manager.all_steps())
+    if os.path.isdir(directory):
+      manager = ocp.CheckpointManager(
+          directory, options=ocp.CheckpointManagerOptions(create=False))
+      steps = list(manager.all_steps())
     if not steps:
       raise InputError(f'no checkpoints in {workdir}: nothing trained there '
                        'yet')
