@@ -149,6 +149,12 @@ def _saved_config(module, workdir: str, overrides):
   try:
     with open(saved, encoding='utf-8') as f:
       fields = configlib.flatten(base.__class__(json.load(f)))
+    trained = fields.get('preset')
+    if (trained in experiments.preset_names()
+        and experiments.get_preset(trained).EXPERIMENT != module.NAME):
+      raise InputError(f'{workdir} holds a --experiment='
+                       f'{experiments.get_preset(trained).EXPERIMENT} run, '
+                       f'not {module.NAME}')
     base.update_from_flattened_dict(fields)
   except (ValueError, KeyError, TypeError) as e:
     raise InputError(f'{saved}: not a config of --experiment='

@@ -221,6 +221,8 @@ WORKDIR_BAD_INPUTS = {
     'eval with another model': lambda w, tmp: (
         ['--mode=eval', '--config.model.hidden_size=16'], '',
         'model.hidden_size'),
+    'eval as another experiment': lambda w, tmp: (
+        ['--mode=eval', '--experiment=tag'], '', '--experiment=lm run'),
     'eval without checkpoints': lambda w, tmp: (
         shutil.rmtree(w / 'checkpoints'), ['--mode=eval'], '',
         'no checkpoints')[1:],
