@@ -12,7 +12,9 @@ import shutil
 import tarfile
 import urllib.request
 import zipfile
-from typing import Callable
+from typing import Callable, Iterable
+
+import tensorflow_datasets as tfds
 
 from rnn_jax.errors import InputError
 
@@ -142,6 +144,42 @@ def read_text(raw: RawFile, encoding: str = 'utf-8') -> str:
     raise InputError(f'{path}: not valid {encoding} ({e.reason})') from None
 
 
+class ExamplesBuilder(tfds.core.GeneratorBasedBuilder,
+                      skip_registration=True):
+  """The base of every builder here: `_features()` gives the feature dict,
+  `_examples()` split -> the split's examples in file order (each turned
+  into a feature dict by `_record`), read from `RawFile`s, which resolve
+  the mirror or download by themselves."""
+  TASK = ''
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  HOMEPAGE = ''
+
+  def _features(self) -> dict:
+    raise NotImplementedError
+
+  def _examples(self) -> dict[str, Iterable]:
+    raise NotImplementedError
+
+  def _record(self, example) -> dict:
+    return example
+
+  def _info(self):
+    return tfds.core.DatasetInfo(
+        builder=self, description=self.__doc__,
+        features=tfds.features.FeaturesDict(self._features()),
+        homepage=self.HOMEPAGE, disable_shuffling=True)
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {split: self._generate_examples(examples)
+            for split, examples in self._examples().items()}
+
+  def _generate_examples(self, examples):
+    for i, example in enumerate(examples):
+      yield i, self._record(example)
+
+
 def data_dir() -> str:
   return os.environ.get(DATA_DIR_ENV) or os.path.expanduser(
       '~/.cache/rnn_jax/tfds')
@@ -167,10 +205,8 @@ def registered(task: str | None = None) -> list[str]:
 
 
 def _quiet_tfds():
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()
   logging.getLogger('absl').setLevel(logging.WARNING)
-  return tfds
 
 
 def load(name: str) -> dict[str, list[dict]]:

@@ -10,39 +10,21 @@ from __future__ import annotations
 
 import tensorflow_datasets as tfds
 
+from rnn_jax.data.builders.base import ExamplesBuilder
 from rnn_jax.data.builders.base import RawFile
 from rnn_jax.data.builders.base import register
 
 
-class _ClassificationBuilder(tfds.core.GeneratorBasedBuilder):
-  """Base: `_examples(config_name)` gives split -> iterable of (text, label)."""
+class _ClassificationBuilder(ExamplesBuilder):
+  """Base: `_examples()` gives split -> (text, label) pairs."""
   TASK = 'classify'
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  HOMEPAGE = ''
 
-  def _info(self):
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.__doc__,
-        features=tfds.features.FeaturesDict({
-            'text': tfds.features.Text(),
-            'label': tfds.features.Text(),
-        }),
-        homepage=self.HOMEPAGE,
-        disable_shuffling=True)
+  def _features(self):
+    return {'text': tfds.features.Text(), 'label': tfds.features.Text()}
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # RawFile.resolve reads the mirror or downloads itself
-    return {split: self._generate_examples(pairs)
-            for split, pairs in self._examples().items()}
-
-  def _generate_examples(self, pairs):
-    for i, (text, label) in enumerate(pairs):
-      yield i, {'text': text, 'label': label}
-
-  def _examples(self) -> dict:
-    raise NotImplementedError
+  def _record(self, example):
+    text, label = example
+    return {'text': text, 'label': label}
 
 
 def _read(raw: RawFile, encoding: str = 'utf-8') -> list[str]:

@@ -8,31 +8,26 @@ from __future__ import annotations
 
 import tensorflow_datasets as tfds
 
+from rnn_jax.data.builders.base import ExamplesBuilder
 from rnn_jax.data.builders.base import RawFile
 from rnn_jax.data.builders.base import register
 
 
-class _LinesBuilder(tfds.core.GeneratorBasedBuilder):
+class _LinesBuilder(ExamplesBuilder):
   """Base: splits are either separate files or fractions of one file."""
   TASK = 'lm'
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   FILES: dict[str, RawFile] = {}      # split -> file
   FRACTIONS: dict[str, float] = {}    # split -> fraction of the single file
-  HOMEPAGE = ''
 
-  def _info(self):
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.__doc__,
-        features=tfds.features.FeaturesDict({'text': tfds.features.Text()}),
-        homepage=self.HOMEPAGE,
-        disable_shuffling=True)
+  def _features(self):
+    return {'text': tfds.features.Text()}
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # RawFile.resolve reads the mirror or downloads itself
+  def _record(self, line):
+    return {'text': line}
+
+  def _examples(self):
     if not self.FRACTIONS:
-      return {split: self._generate_examples(_read(f.resolve()))
+      return {split: _read(f.resolve()).split('\n')
               for split, f in self.FILES.items()}
     (raw,) = self.FILES.values()
     text = _read(raw.resolve())
@@ -42,13 +37,9 @@ class _LinesBuilder(tfds.core.GeneratorBasedBuilder):
     for split, fraction in self.FRACTIONS.items():
       cumulative += fraction
       end = min(len(text), int(round(cumulative, 9) * len(text)))
-      pieces[split] = self._generate_examples(text[start:end])
+      pieces[split] = text[start:end].split('\n')
       start = end
     return pieces
-
-  def _generate_examples(self, text: str):
-    for i, line in enumerate(text.split('\n')):
-      yield i, {'text': line}
 
 
 def _read(path: str) -> str:

@@ -11,38 +11,19 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
+from rnn_jax.data.builders.base import ExamplesBuilder
 from rnn_jax.data.builders.base import RawFile
 from rnn_jax.data.builders.base import read_text
 from rnn_jax.data.builders.base import register
 from rnn_jax.errors import InputError
 
 
-class _Seq2SeqBuilder(tfds.core.GeneratorBasedBuilder):
-  """Base: `_examples()` gives split -> list of example dicts."""
+class _Seq2SeqBuilder(ExamplesBuilder):
+  """Base: `_examples()` gives split -> example dicts."""
   TASK = 'seq2seq'
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  HOMEPAGE = ''
 
   def _features(self) -> dict:
     return {'source': tfds.features.Text(), 'target': tfds.features.Text()}
-
-  def _info(self):
-    return tfds.core.DatasetInfo(
-        builder=self, description=self.__doc__,
-        features=tfds.features.FeaturesDict(self._features()),
-        homepage=self.HOMEPAGE, disable_shuffling=True)
-
-  def _split_generators(self, dl_manager):
-    del dl_manager  # RawFile.resolve reads the mirror or downloads itself
-    return {split: self._generate_examples(examples)
-            for split, examples in self._examples().items()}
-
-  def _generate_examples(self, examples):
-    yield from enumerate(examples)
-
-  def _examples(self) -> dict:
-    raise NotImplementedError
 
 
 def _lines(raw: RawFile) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import tensorflow_datasets as tfds
 
+from rnn_jax.data.builders.base import ExamplesBuilder
 from rnn_jax.data.builders.base import RawFile
 from rnn_jax.data.builders.base import read_text
 from rnn_jax.data.builders.base import register
@@ -79,36 +80,20 @@ def parse_conllu(lines: Sequence[str], where: str) -> list[list[list[str]]]:
   return sentences
 
 
-class _TaggingBuilder(tfds.core.GeneratorBasedBuilder):
-  """Base: COLUMNS names the tag columns kept; `_sentences()` gives split
-  -> sentences of rows, `_row(fields)` -> (token, tag per column)."""
+class _TaggingBuilder(ExamplesBuilder):
+  """Base: COLUMNS names the tag columns kept; `_examples()` gives split ->
+  sentences of rows, `_row(fields)` -> (token, tag per column)."""
   TASK = 'tag'
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  HOMEPAGE = ''
   COLUMNS: tuple[str, ...] = ()
 
-  def _info(self):
+  def _features(self):
     words = tfds.features.Sequence(tfds.features.Text())
-    return tfds.core.DatasetInfo(
-        builder=self, description=self.__doc__,
-        features=tfds.features.FeaturesDict(
-            {name: words for name in ('tokens',) + self.COLUMNS}),
-        homepage=self.HOMEPAGE, disable_shuffling=True)
+    return {name: words for name in ('tokens',) + self.COLUMNS}
 
-  def _split_generators(self, dl_manager):
-    del dl_manager  # RawFile.resolve reads the mirror or downloads itself
-    return {split: self._generate_examples(sentences)
-            for split, sentences in self._sentences().items()}
-
-  def _generate_examples(self, sentences):
-    names = ('tokens',) + self.COLUMNS
-    for i, sentence in enumerate(sentences):
-      rows = [self._row(fields) for fields in sentence]
-      yield i, {name: [row[c] for row in rows] for c, name in enumerate(names)}
-
-  def _sentences(self) -> dict:
-    raise NotImplementedError
+  def _record(self, sentence):
+    rows = [self._row(fields) for fields in sentence]
+    return {name: [row[c] for row in rows]
+            for c, name in enumerate(('tokens',) + self.COLUMNS)}
 
   def _row(self, fields):
     return fields
@@ -142,7 +127,7 @@ class Conll2000(_TaggingBuilder):
                       member='conll2000/test.txt'),
   }
 
-  def _sentences(self):
+  def _examples(self):
     return {split: _read(raw, parse_conll) for split, raw in self.FILES.items()}
 
 
@@ -167,7 +152,7 @@ class Conll2003(_TaggingBuilder):
                       '0632f32c090ef31c223135b7fee3187a7cf8e65c4015c7866bb7783428cdd9a6'),
   }
 
-  def _sentences(self):
+  def _examples(self):
     return {split: _read(raw, parse_conll) for split, raw in self.FILES.items()}
 
 
@@ -194,7 +179,7 @@ class UdEnglishLines(_TaggingBuilder):
                       'ea037b9cc2f22c298d1fd0de640b5d310852cf2e942a3183446b2c3a9122c493'),
   }
 
-  def _sentences(self):
+  def _examples(self):
     return {split: _read(raw, parse_conllu)
             for split, raw in self.FILES.items()}
 
