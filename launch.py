@@ -13,6 +13,7 @@ from absl import flags
 
 import experiments
 from rnn_jax import configlib
+from rnn_jax import distributed
 from rnn_jax import sweeps
 from rnn_jax import training
 from rnn_jax.errors import InputError
@@ -40,6 +41,15 @@ flags.DEFINE_string('ablation', None, 'A named ablation in '
 flags.DEFINE_integer('sweep_parallel', 1, 'Runs of a sweep at once.')
 flags.DEFINE_bool('sweep_dry_run', False, 'Print one command line per run '
                   '(and the collecting line) instead of running.')
+flags.DEFINE_string('coordinator_address', None, 'Multi-process run: '
+                    'HOST:PORT of process 0, which coordinates; give '
+                    '--num_processes and --process_id too.')
+flags.DEFINE_integer('num_processes', None, 'Multi-process run: how many.')
+flags.DEFINE_integer('process_id', None, 'Multi-process run: this one, '
+                     '0..num_processes-1.')
+flags.DEFINE_bool('distributed', False, 'Multi-process run on a cluster '
+                  'JAX detects (SLURM, Open MPI, Cloud TPU): join it with no '
+                  'further flags.')
 
 
 def _help() -> str:
@@ -65,7 +75,8 @@ def _help() -> str:
   lines += ['', 'flags:']
   for flag in ('experiment', 'preset', 'workdir', 'mode', 'checkpoint',
                'input', 'input_file', 'sweep', 'ablation', 'sweep_parallel',
-               'sweep_dry_run'):
+               'sweep_dry_run', 'coordinator_address', 'num_processes',
+               'process_id', 'distributed'):
     lines.append(f'  --{flag}: {FLAGS[flag].help}')
   return '\n'.join(lines)
 
@@ -98,6 +109,7 @@ def main(argv):
   if len(extra) > 1:
     raise InputError(f'unexpected argument {extra[1]!r}')
 
+  _join_processes()
   if FLAGS.sweep or FLAGS.ablation:
     return _sweep(overrides)
   experiment = FLAGS.experiment
@@ -133,6 +145,33 @@ def main(argv):
   config = configlib.apply_overrides(config, overrides)
   module.run(config, workdir)
   return 0
+
+
+def _join_processes():
+  """Multi-process (multi-host) data parallelism, before JAX is used."""
+  explicit = [FLAGS[f].present for f in ('coordinator_address',
+                                         'num_processes', 'process_id')]
+  if not any(explicit) and not FLAGS.distributed:
+    return
+  if any(explicit) and not all(explicit):
+    raise InputError('a multi-process run needs all of --coordinator_address, '
+                     '--num_processes and --process_id (or --distributed '
+                     'alone, on a cluster JAX detects)')
+  if FLAGS.sweep or FLAGS.ablation:
+    raise InputError('a sweep starts its runs itself: run the multi-process '
+                     'command once per sweep point instead')
+  if all(explicit):
+    if FLAGS.num_processes < 1:
+      raise InputError(f'--num_processes={FLAGS.num_processes}: must be >= 1')
+    if not 0 <= FLAGS.process_id < FLAGS.num_processes:
+      raise InputError(f'--process_id={FLAGS.process_id}: must be in '
+                       f'[0, {FLAGS.num_processes})')
+  try:
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                           FLAGS.process_id)
+  except (RuntimeError, ValueError) as e:
+    raise InputError('cannot join the multi-process run: '
+                     f'{str(e).splitlines()[0][:200]}') from None
 
 
 def _saved_config(module, workdir: str, overrides):

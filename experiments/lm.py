@@ -16,6 +16,7 @@ import numpy as np
 from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
+from rnn_jax import distributed
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import training
@@ -260,10 +261,12 @@ def generate(config, params, vocab: vocab_lib.Vocab, prefix: str,
 
 def _write_sample(workdir: str, config, text: str):
   gc = config.generate
+  print(f'generated: {text}', flush=True)
+  if not distributed.is_primary():
+    return
   with open(os.path.join(workdir, 'samples.txt'), 'a', encoding='utf-8') as f:
     f.write(f'# prefix={gc.prefix!r} temperature={gc.temperature} '
             f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
-  print(f'generated: {text}', flush=True)
 
 
 # ----------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import optax
 import orbax.checkpoint as ocp
 
 from rnn_jax import configlib
+from rnn_jax import distributed
 from rnn_jax import optim
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
@@ -138,6 +139,9 @@ class MetricWriter:
 
   def __init__(self, workdir: str, resume_step: int):
     self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.active = distributed.is_primary()  # one writer per run
+    if not self.active:
+      return
     # Records written after the checkpoint we resume from are replayed.
     if os.path.exists(self.path):
       with open(self.path) as f:
@@ -152,6 +156,8 @@ class MetricWriter:
                             purge_step=resume_step + 1)
 
   def write(self, step: int, metrics: dict[str, float]):
+    if not self.active:
+      return
     record = {'step': step, **{k: float(v) for k, v in metrics.items()}}
     with open(self.path, 'a') as f:
       f.write(json.dumps(record) + '\n')
@@ -160,7 +166,8 @@ class MetricWriter:
         self.tb.add_scalar(k, float(v), step)
 
   def close(self):
-    self.tb.close()
+    if self.active:
+      self.tb.close()
 
 
 def read_metrics(workdir: str) -> list[dict[str, float]]:
@@ -255,19 +262,19 @@ def _format_metrics(metrics: dict[str, float]) -> str:
 
 def _zero():
   # A fresh buffer each call: the train step donates the whole state.
-  return jnp.zeros((), jnp.float32)
+  return distributed.replicate(np.zeros((), np.float32))
 
 
 def evaluate(task: Task, eval_step, params, split: str,
              max_batches: int = 0) -> dict[str, float]:
   """Runs `split` once (or its first `max_batches`), carrying state across."""
-  carry = task.initial_carry(split)
+  carry = distributed.shard(task.initial_carry(split))
   sums: dict[str, float] = {}
   batches = task.eval_batches(split)
   if max_batches:
     batches = itertools.islice(batches, max_batches)
   for batch in batches:
-    stats, carry = eval_step(params, batch, carry)
+    stats, carry = eval_step(params, distributed.shard(batch), carry)
     for k, v in jax.device_get(stats).items():
       sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
   return summarize(task, sums)
@@ -286,6 +293,7 @@ def evaluate_splits(task: Task, eval_step, params,
   """The final metrics, 'valid/...' and 'test/...', printed as they come:
   what a training run reports at its end and `--mode=eval` recomputes."""
   final = {}
+  params = distributed.replicate(params)
   for split in ('valid', 'test'):
     metrics = evaluate(task, eval_step, params, split, max_batches)
     final.update({f'{split}/{k}': v for k, v in metrics.items()})
@@ -396,11 +404,14 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   rng = jax.random.PRNGKey(config.seed)
   init_rng, train_rng = jax.random.split(rng)
   params = task.init_params(init_rng)
-  state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                     opt_state=tx.init(params), rng=train_rng,
-                     carry=task.initial_carry('train'), epoch_loss=_zero(),
-                     epoch_count=_zero(), nonfinite=jnp.zeros((), jnp.int32),
-                     nonfinite_run=jnp.zeros((), jnp.int32))
+  # Replicated over the `data` mesh, but for the carry, which goes with the
+  # batch and is split like it.
+  state = distributed.replicate(TrainState(
+      step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
+      rng=train_rng, carry=None, epoch_loss=np.zeros((), np.float32),
+      epoch_count=np.zeros((), np.float32), nonfinite=np.zeros((), np.int32),
+      nonfinite_run=np.zeros((), np.int32)))
+  state = state.replace(carry=distributed.shard(task.initial_carry('train')))
   num_params = sum(x.size for x in jax.tree.leaves(params))
 
   manager = ocp.CheckpointManager(
@@ -427,8 +438,11 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     if manager.latest_step() != step:
       manager.save(step, args=ocp.args.StandardSave(state))
 
-  print(f'{num_params:,} parameters; {total_steps} steps '
-        f'({spe} per epoch)', flush=True)
+  devices = distributed.mesh().size
+  print(f'{num_params:,} parameters; {total_steps} steps ({spe} per epoch)'
+        + (f'; batches split over {devices} devices in '
+           f'{jax.process_count()} process(es)' if devices > 1 else ''),
+        flush=True)
   timer = _Throughput()
   shapes = set()
   signals = _StopSignals()
@@ -437,10 +451,12 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     for step in range(start_step, total_steps):
       epoch, index = divmod(step, spe)
       if index == 0:
-        state = state.replace(carry=task.initial_carry('train'),
-                              epoch_loss=_zero(), epoch_count=_zero())
+        state = state.replace(
+            carry=distributed.shard(task.initial_carry('train')),
+            epoch_loss=_zero(), epoch_count=_zero())
       elif task.reset_carry_every_batch:
-        state = state.replace(carry=task.initial_carry('train'))
+        state = state.replace(
+            carry=distributed.shard(task.initial_carry('train')))
       batch = task.train_batch(epoch, index)
       # A batch of a shape not seen before compiles: keep it out of the timing.
       shape = tuple(np.shape(x) for x in jax.tree.leaves(batch))
@@ -448,7 +464,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
       if compiles:
         timer.stop(state.step)
         shapes.add(shape)
-      state, metrics = train_step(state, batch)
+      state, metrics = train_step(state, distributed.shard(batch))
       last_step = step + 1
       if compiles:
         jax.block_until_ready(state.step)
@@ -517,8 +533,12 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
       'num_params': int(num_params),
       'wall_seconds': time.time() - wall_start,
   })
-  plot_curves(workdir)
-  return {'summary': summary, 'state': state}
+  if distributed.is_primary():
+    plot_curves(workdir)
+  # Generation, decoding and predictions after training run in each process
+  # on its own copy of the parameters.
+  return {'summary': summary,
+          'state': state.replace(params=distributed.host_local(state.params))}
 
 
 _LOCKS: dict[str, Any] = {}   # workdir -> open lock file, for the process
@@ -535,7 +555,8 @@ def write_config(workdir: str, config):
   """
   os.makedirs(workdir, exist_ok=True)
   key = os.path.realpath(workdir)
-  if key not in _LOCKS:
+  # The other processes of a multi-process run share the primary's workdir.
+  if key not in _LOCKS and distributed.is_primary():
     lock = open(os.path.join(workdir, '.lock'), 'a')
     try:
       fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -555,8 +576,9 @@ def write_config(workdir: str, config):
             f'{workdir} holds checkpoints of a model with {field}='
             f'{saved[field]!r}; this run asks for {value!r} (use another '
             '--workdir, or the same value to resume)')
-  with open(path, 'w') as f:
-    f.write(config.to_json_best_effort(indent=2))
+  if distributed.is_primary():
+    with open(path, 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
 
 
 def write_summary(workdir: str, summary: dict[str, Any]) -> dict[str, Any]:
@@ -570,8 +592,9 @@ def write_summary(workdir: str, summary: dict[str, Any]) -> dict[str, Any]:
       return [clean(x) for x in v]
     return v
   summary = clean(summary)
-  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
+  if distributed.is_primary():
+    with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+      json.dump(summary, f, indent=2)
   return summary
 
 
@@ -610,7 +633,7 @@ def load_params(workdir: str, step: int | None = None):
       raise InputError(f'the checkpoint of step {step} in {workdir} cannot be '
                        f'read ({type(e).__name__}: '
                        f'{str(e).splitlines()[0][:200]})') from None
-  return restored['params'], step
+  return jax.device_get(restored['params']), step
 
 
 def load_vocab(workdir: str, name: str, experiment: str):
