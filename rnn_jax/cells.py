@@ -85,8 +85,23 @@ class Cell:
     """The part of the carry that is the cell's output h [B, H]."""
     return carry
 
+  def with_hidden(self, carry: Carry, h: jax.Array) -> Carry:
+    """`carry` with its hidden part replaced by `h`."""
+    del carry
+    return h
+
+  # Parameters the gate math reads besides the projections (GRU: b_hn).
+  gate_params = ()
+
   def step(self, params: Params, carry: Carry,
            xp_t: jax.Array) -> tuple[Carry, jax.Array]:
+    """One time step: the recurrent matmul, then the gate math."""
+    return self.gates(params, carry, xp_t,
+                      self.recurrent_projection(params, self.hidden(carry)))
+
+  def gates(self, params: Params, carry: Carry, xp_t: jax.Array,
+            hp_t: jax.Array) -> tuple[Carry, jax.Array]:
+    """The step after its matmuls: xp_t = W_xh x_t + b_h, hp_t = W_hh h_{t-1}."""
     raise NotImplementedError
 
 
@@ -100,8 +115,8 @@ class RNN(Cell):
       raise ValueError(f'activation must be one of {sorted(ACTIVATIONS)}, '
                        f'got {self.activation!r}')
 
-  def step(self, params, carry, xp_t):
-    h = ACTIVATIONS[self.activation](xp_t + self.recurrent_projection(params, carry))
+  def gates(self, params, carry, xp_t, hp_t):
+    h = ACTIVATIONS[self.activation](xp_t + hp_t)
     return h, h
 
 
@@ -113,16 +128,16 @@ class GRU(Cell):
   gate before the matmul, which needs a second, dependent matmul).
   """
   num_gates = 3
+  gate_params = ('b_hn',)
 
   def init(self, rng, input_size):
     params = super().init(rng, input_size)
     params['b_hn'] = jnp.zeros((self.hidden_size,))
     return params
 
-  def step(self, params, carry, xp_t):
-    hp = self.recurrent_projection(params, carry)
+  def gates(self, params, carry, xp_t, hp_t):
     xr, xz, xn = jnp.split(xp_t, 3, axis=-1)
-    hr, hz, hn = jnp.split(hp, 3, axis=-1)
+    hr, hz, hn = jnp.split(hp_t, 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)
     z = jax.nn.sigmoid(xz + hz)
     n = jnp.tanh(xn + r * (hn + params['b_hn']))
@@ -143,10 +158,12 @@ class LSTM(Cell):
   def hidden(self, carry):
     return carry[1]
 
-  def step(self, params, carry, xp_t):
-    c, h = carry
-    gates = xp_t + self.recurrent_projection(params, h)
-    i, f, g, o = jnp.split(gates, 4, axis=-1)
+  def with_hidden(self, carry, h):
+    return (carry[0], h)
+
+  def gates(self, params, carry, xp_t, hp_t):
+    c, _ = carry
+    i, f, g, o = jnp.split(xp_t + hp_t, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return (c, h), h
