@@ -77,12 +77,18 @@ class LanguageModel(nn.Module):
       xs = jax.nn.one_hot(tokens, self.vocab_size)
     xs = self.drop(xs, deterministic=not train)
     hs, carry = self.stack(xs, carry, train=train)
-    hs = self.drop(hs, deterministic=not train)
+    # Back to batch-major before the readout (moving [T, B, H] is cheaper
+    # than moving the [T, B, V] logits and their gradient), and flat: as one
+    # [B*T, H] x [H, V] matmul, the weight gradient needs no transposed copy
+    # of the logits' gradient.
+    hs = jnp.swapaxes(self.drop(hs, deterministic=not train), 0, 1)
+    batch, num_steps = tokens.shape[1], tokens.shape[0]
+    hs = hs.reshape(batch * num_steps, -1)
     if self.tie_weights:
       logits = self.embed.attend(hs) + self.readout_bias
     else:
       logits = self.readout(hs)
-    return jnp.swapaxes(logits, 0, 1), carry
+    return logits.reshape(batch, num_steps, -1), carry
 
 
 READOUTS = ('last', 'mean', 'max', 'attention')
