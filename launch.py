@@ -125,8 +125,10 @@ def main(argv):
                      f'{", ".join(experiments.EXPERIMENTS)}) or --preset')
   module = experiments.get_experiment(experiment)
   preset_name = preset_name or module.DEFAULT_PRESET
-  workdir = FLAGS.workdir or os.path.join('workdirs', preset_name)
+  workdir = FLAGS.workdir or os.path.join('workdirs', preset_name or experiment)
 
+  if FLAGS.mode != 'train' and not hasattr(module, 'evaluate'):
+    raise InputError(f'--experiment={experiment} has no --mode={FLAGS.mode}')
   if FLAGS.mode != 'train':
     config = _saved_config(module, workdir, overrides)
     if FLAGS.mode == 'eval':
@@ -140,8 +142,11 @@ def main(argv):
     if FLAGS[flag].present:
       raise InputError(f'--{flag} is for --mode=eval or --mode=predict')
 
-  config = experiments.get_preset(preset_name).get_config()
-  config.preset = preset_name
+  if preset_name:
+    config = experiments.get_preset(preset_name).get_config()
+    config.preset = preset_name
+  else:
+    config = module.get_config()
   config = configlib.apply_overrides(config, overrides)
   module.run(config, workdir)
   return 0

@@ -335,25 +335,25 @@ class _StopSignals:
       signal.signal(signum, handler)
 
 
-def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
-  """Trains `task` as `config.train` says and returns the final summary.
+def initial_state(task: Task, tx: optax.GradientTransformation,
+                  seed: int) -> TrainState:
+  """Step 0, replicated over the `data` mesh but for the carry, which goes
+  with the batch and is split like it."""
+  init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
+  params = task.init_params(init_rng)
+  state = distributed.replicate(TrainState(
+      step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
+      rng=train_rng, carry=None, epoch_loss=np.zeros((), np.float32),
+      epoch_count=np.zeros((), np.float32), nonfinite=np.zeros((), np.int32),
+      nonfinite_run=np.zeros((), np.int32)))
+  return state.replace(carry=distributed.shard(task.initial_carry('train')))
 
-  Resumes from the newest checkpoint in `<workdir>/checkpoints` if any.
-  """
-  wall_start = time.time()
-  tc = config.train
-  spe = task.steps_per_epoch
-  total_steps = tc.num_epochs * spe
-  if tc.max_steps:
-    total_steps = min(total_steps, tc.max_steps)
-  schedule = optim.make_schedule(
-      tc.schedule, tc.learning_rate, spe, total_steps,
-      decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
-      warmup_steps=tc.warmup_steps)
-  tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
-                            momentum=tc.momentum, weight_decay=tc.weight_decay)
 
-  patience = tc.nonfinite_patience
+def make_train_step(task: Task, tx: optax.GradientTransformation,
+                    schedule: optax.Schedule, patience: int = 0):
+  """The jitted `(state, batch) -> (state, metrics)` of training; the state
+  is donated. `patience` > 0 makes `nonfinite_run` stick once it reaches
+  it (the loop stops there)."""
 
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(state.rng, state.step)
@@ -398,21 +398,32 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     metrics['nonfinite'] = state.nonfinite
     return state, metrics
 
-  train_step = jax.jit(train_step, donate_argnums=0)
+  return jax.jit(train_step, donate_argnums=0)
+
+def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
+  """Trains `task` as `config.train` says and returns the final summary.
+
+  Resumes from the newest checkpoint in `<workdir>/checkpoints` if any.
+  """
+  wall_start = time.time()
+  tc = config.train
+  spe = task.steps_per_epoch
+  total_steps = tc.num_epochs * spe
+  if tc.max_steps:
+    total_steps = min(total_steps, tc.max_steps)
+  schedule = optim.make_schedule(
+      tc.schedule, tc.learning_rate, spe, total_steps,
+      decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
+      warmup_steps=tc.warmup_steps)
+  tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
+                            momentum=tc.momentum, weight_decay=tc.weight_decay)
+
+  patience = tc.nonfinite_patience
+  train_step = make_train_step(task, tx, schedule, patience)
   eval_step = make_eval_step(task)
 
-  rng = jax.random.PRNGKey(config.seed)
-  init_rng, train_rng = jax.random.split(rng)
-  params = task.init_params(init_rng)
-  # Replicated over the `data` mesh, but for the carry, which goes with the
-  # batch and is split like it.
-  state = distributed.replicate(TrainState(
-      step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
-      rng=train_rng, carry=None, epoch_loss=np.zeros((), np.float32),
-      epoch_count=np.zeros((), np.float32), nonfinite=np.zeros((), np.int32),
-      nonfinite_run=np.zeros((), np.int32)))
-  state = state.replace(carry=distributed.shard(task.initial_carry('train')))
-  num_params = sum(x.size for x in jax.tree.leaves(params))
+  state = initial_state(task, tx, config.seed)
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
 
   manager = ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),

@@ -47,8 +47,11 @@ def _two_processes(args, workdir):
   return outputs
 
 
-@pytest.mark.parametrize('experiment', ['lm', 'classify'])
-def test_data_parallel_matches_one_device(experiment, tmp_path):
+# The lm carries its state across batches; classify pads and buckets its
+# batches by length.
+@pytest.mark.parametrize('experiment, processes', [('lm', True),
+                                                   ('classify', False)])
+def test_data_parallel_matches_one_device(experiment, processes, tmp_path):
   args = [f'--experiment={experiment}',
           *tiny_args(experiment, tiny_data(tmp_path / 'data'), **_ARGS)]
   one = tmp_path / 'one'
@@ -61,17 +64,19 @@ def test_data_parallel_matches_one_device(experiment, tmp_path):
   assert 'batches split over 4 devices in 1 process(es)' in result.stdout
 
   two = tmp_path / 'two'
-  outputs = _two_processes(args, two)
+  outputs = _two_processes(args, two) if processes else []
 
   expected = _losses(one)
   assert len(expected) >= 8
-  for workdir in (four, two):
+  for workdir in (four, two) if processes else (four,):
     np.testing.assert_allclose(_losses(workdir), expected, rtol=1e-4)
     got, want = read_summary(workdir), read_summary(one)
     for key in want:
       if key.startswith(('valid/', 'test/', 'train/loss')):
         assert got[key] == pytest.approx(want[key], rel=1e-4), key
   # Only process 0 writes the workdir's files; both trained.
+  if not processes:
+    return
   assert all('step 40/40' in out and 'split over 2 devices in 2 process'
              in out for out in outputs)
   assert not list(two.glob('tensorboard/*'))[1:]

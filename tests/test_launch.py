@@ -161,6 +161,17 @@ BAD_INPUTS = {
          '--config.data.column=5', '--config.data.train=' + str(_file(
              tmp / 'two.conll', b'The B-NP\ncat I-NP\n'))],
         None, 'data.column'),
+    'benchmark: unknown shape': lambda tmp: (
+        ['--experiment=benchmark', '--config.benchmark.shapes=char_rnn_h9'],
+        None, 'char_rnn_h9'),
+    'benchmark: has no eval': lambda tmp: (
+        ['--experiment=benchmark', '--mode=eval'], None, '--mode=eval'),
+    'multi-process: a flag missing': lambda tmp: (
+        ['--experiment=lm', '--coordinator_address=localhost:1234',
+         '--num_processes=2'], None, '--process_id'),
+    'multi-process: id out of range': lambda tmp: (
+        ['--experiment=lm', '--coordinator_address=localhost:1234',
+         '--num_processes=2', '--process_id=2'], None, '--process_id=2'),
     'classify: test label unseen in train': lambda tmp: (
         ['--experiment=classify', '--config.data.name=files',
          '--config.data.train=' + str(_file(tmp / 'tr.tsv', b'a\tx y\nb\ty z\n')),
@@ -266,7 +277,7 @@ def test_bad_input_on_a_workdir_changes_no_file_in_it(case, tmp_path,
 
 
 @pytest.mark.parametrize('preset', experiments.preset_names())
-def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
+def test_every_preset_runs_a_step_on_the_real_data(preset, tmp_path):
   preset_module = experiments.get_preset(preset)
   config = preset_module.get_config()
   relpath = {'timemachine': TM, 'ptb': 'ptb/ptb.train.txt',
@@ -287,13 +298,13 @@ def test_every_preset_runs_two_steps_on_the_real_data(preset, tmp_path):
   if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
     pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
   args = [f'--preset={preset}', f'--workdir={tmp_path}',
-          '--config.train.max_steps=2', '--config.train.eval_steps=1']
+          '--config.train.max_steps=1', '--config.train.eval_steps=1']
   if config.data.get('cv_folds'):
     args.append('--config.data.fold=0')  # one fold of the cross-validation
   result = launch(*args)
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path)
-  assert summary['preset'] == preset and summary['steps'] == 2
+  assert summary['preset'] == preset and summary['steps'] == 1
   if config.data.name in ('timemachine', 'ptb', 'tinyshakespeare'):
     assert summary['valid/perplexity'] > 1
   elif preset_module.EXPERIMENT == 'seq2seq':

@@ -1,0 +1,432 @@
+"""Speed: rnn_jax's training step against flax.linen.RNN and PyTorch eager.
+
+`python launch.py --experiment=benchmark` trains a language model of each
+shape below with each implementation and reports steady-state training
+tokens/s, compile time and peak memory, side by side, plus the fraction of
+this machine's matmul peak that rnn_jax reaches and how compile time grows
+with the sequence length. Writes <workdir>/benchmark.json.
+
+Every row runs in a fresh Python process, one after another, so that rows
+share nothing (thread pools, caches, allocator state) and the peak memory of
+one is not the leftover of another. All three implementations train the same
+model on the same random batches: embedding (or one-hot) -> RNN/LSTM stack ->
+dense -> softmax cross-entropy (mean over tokens), gradients clipped to a
+global norm of 1, plain SGD, the final state carried to the next batch
+(truncated BPTT), no dropout, float32.
+
+* rnn_jax: the library's own training step (`training.make_train_step` over
+  `experiments.lm.LMTask`), exactly what `--experiment=lm` runs.
+* flax: `flax.linen.RNN` over `nn.SimpleCell` / `nn.OptimizedLSTMCell`,
+  `nn.Embed` and `nn.Dense`, one jitted step with optax and donation.
+* torch: `torch.nn.RNN` / `torch.nn.LSTM` (batch_first) in eager mode with
+  `clip_grad_norm_` and `torch.optim.SGD`; skipped when torch is absent.
+
+Measures: tokens/s = batch x steps / seconds per step, in the fastest of
+several timed windows after warm-up steps (the machine's other tenants only
+ever slow a window down); compile_seconds = trace + lower + compile of the jitted step (JAX
+only); peak_memory_mb = growth of the process's peak resident memory from
+just before the model is built to the end of the row (compilation included);
+fraction_of_peak = model FLOP/s over the measured matmul peak, with 6 FLOPs
+per multiply-add of every weight matrix per token (forward 2, backward 4;
+embedding lookups and one-hot inputs count as lookups).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import ml_collections
+import numpy as np
+
+from rnn_jax import configlib
+from rnn_jax.errors import InputError
+
+NAME = 'benchmark'
+DEFAULT_PRESET = None  # no presets: the shapes are the config
+
+# cell, vocabulary V, hidden H, layers, batch B, steps T, embedding (0: the
+# one-hot input of the lecture's character model).
+SHAPES = {
+    'char_rnn_h256': ('rnn', 28, 256, 1, 32, 35, 0),
+    'char_rnn_h64': ('rnn', 28, 64, 1, 32, 35, 0),
+    'char_rnn_h512_b256': ('rnn', 28, 512, 1, 256, 35, 0),
+    'ptb_rnn': ('rnn', 10_000, 200, 1, 20, 20, 200),
+    'ptb_small_lstm': ('lstm', 10_000, 200, 2, 20, 20, 200),
+    'ptb_medium_lstm': ('lstm', 10_000, 650, 2, 20, 35, 650),
+}
+IMPLS = ('rnn_jax', 'flax', 'torch')
+COMPILE_SHAPE = 'char_rnn_h256'  # compile_t<T> rows: this shape at T steps
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.benchmark = ml_collections.ConfigDict(dict(
+      shapes=','.join(SHAPES),    # comma-separated names from SHAPES
+      impls=','.join(IMPLS),
+      seconds=5.0,                # timed steady state per row (and at
+      min_steps=5,                # least min_steps steps)
+      warmup_steps=3,             # after compilation, not timed
+      compile_steps='35,350,3500',  # T of the compile-time rows ('' : none)
+      unroll=0,                   # rnn_jax's scan unroll; 0: the model default
+  ))
+  return c
+
+
+def _names(value: str, known, field: str) -> list[str]:
+  names = [n.strip() for n in value.split(',') if n.strip()]
+  for n in names:
+    if n not in known:
+      raise InputError(f'config field {field}: unknown {n!r}; choose from '
+                       f'{", ".join(known)}')
+  return names
+
+
+def _compile_steps(config) -> list[int]:
+  value = config.benchmark.compile_steps.strip()
+  try:
+    steps = [int(t) for t in value.split(',')] if value else []
+  except ValueError:
+    raise InputError('config field benchmark.compile_steps: comma-separated '
+                     f'integers, got {value!r}') from None
+  if any(t < 1 for t in steps):
+    raise InputError('config field benchmark.compile_steps: every T must be '
+                     f'>= 1, got {value!r}')
+  return steps
+
+
+def validate(config):
+  b = config.benchmark
+  _names(b.shapes, SHAPES, 'benchmark.shapes')
+  _names(b.impls, IMPLS, 'benchmark.impls')
+  _compile_steps(config)
+  configlib.check_at_least(config, {'benchmark.seconds': 0,
+                                    'benchmark.min_steps': 1,
+                                    'benchmark.warmup_steps': 0,
+                                    'benchmark.unroll': 0})
+
+
+def train_flops_per_token(shape: str) -> float:
+  """6 x the multiply-adds of every weight matrix a token meets."""
+  cell, vocab, hidden, layers, _, _, embed = SHAPES[shape]
+  gates = {'rnn': 1, 'gru': 3, 'lstm': 4}[cell]
+  macs = hidden * vocab  # the output layer
+  for layer in range(layers):
+    inputs = embed if layer == 0 else hidden
+    macs += (inputs + hidden) * gates * hidden if inputs else (
+        hidden * gates * hidden)  # one-hot input: a lookup
+  return 6.0 * macs
+
+
+# ----------------------------------------------------------------------------
+# One row, in its own process.
+
+
+def _batches(shape: str, num_steps: int, seed: int, count: int = 4):
+  _, vocab, _, _, batch, _, _ = SHAPES[shape]
+  rng = np.random.default_rng(seed)
+  return [rng.integers(0, vocab, (batch, num_steps + 1)).astype(np.int32)
+          for _ in range(count)]
+
+
+def _rnn_jax(shape, num_steps, seed, unroll):
+  """The library's own step over `lm.LMTask`; returns (lower+compile, step)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from experiments import lm  # pylint: disable=g-import-not-at-top
+  from rnn_jax import optim  # pylint: disable=g-import-not-at-top
+  from rnn_jax import training  # pylint: disable=g-import-not-at-top
+  cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
+  config = lm.get_config()
+  config.model.update(cell=cell, hidden_size=hidden, num_layers=layers,
+                      embed_size=embed)
+  if unroll:
+    config.model.unroll = unroll
+  config.data.update(batch_size=batch, num_steps=num_steps)
+  # The stream needs a few batches of text; the timed batches are _batches'.
+  ids = {split: np.arange(4 * batch * (num_steps + 1)) % vocab
+         for split in ('train', 'valid', 'test')}
+  task = lm.LMTask(config, vocab, ids)
+  schedule = optim.make_schedule('constant', 1.0, 1, 1)
+  tx = optim.make_optimizer('sgd', schedule, clip_norm=1.0)
+  state = training.initial_state(task, tx, seed)
+  step = training.make_train_step(task, tx, schedule)
+  data = [{'inputs': b[:, :-1], 'targets': b[:, 1:]}
+          for b in _batches(shape, num_steps, seed)]
+
+  def compile_step():
+    return step.lower(state, data[0]).compile()
+
+  def run(compiled, n):
+    nonlocal state
+    for i in range(n):
+      state, metrics = compiled(state, data[i % len(data)])
+    jax.block_until_ready((state, metrics))
+  return compile_step, run
+
+
+def _flax(shape, num_steps, seed, unroll):
+  """flax.linen.RNN with the matching flax cell, a plain jitted step."""
+  del unroll
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
+  cell_class = {'rnn': nn.SimpleCell, 'lstm': nn.OptimizedLSTMCell}[cell]
+
+  class Model(nn.Module):
+    @nn.compact
+    def __call__(self, tokens, carries):
+      x = (nn.Embed(vocab, embed)(tokens) if embed
+           else jax.nn.one_hot(tokens, vocab))
+      new = []
+      for layer in range(layers):
+        carry, x = nn.RNN(cell_class(hidden), return_carry=True)(
+            x, initial_carry=carries[layer])
+        new.append(carry)
+      return nn.Dense(vocab)(x), tuple(new)
+
+  model = Model()
+  probe = cell_class(hidden)
+  carries = tuple(probe.initialize_carry(jax.random.PRNGKey(0),
+                                         (batch, embed or vocab))
+                  for _ in range(layers))
+  data = _batches(shape, num_steps, seed)
+  params = model.init(jax.random.PRNGKey(seed), data[0][:, :-1],
+                      carries)['params']
+  tx = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(1.0))
+  state = (params, tx.init(params), carries)
+
+  def train_step(state, tokens):
+    params, opt_state, carries = state
+
+    def loss_fn(p):
+      logits, new = model.apply({'params': p}, tokens[:, :-1], carries)
+      loss = optax.softmax_cross_entropy_with_integer_labels(
+          logits, tokens[:, 1:]).mean()
+      return loss, new
+    (loss, new), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return (params, opt_state, jax.lax.stop_gradient(new)), loss
+
+  step = jax.jit(train_step, donate_argnums=0)
+
+  def compile_step():
+    return step.lower(state, data[0]).compile()
+
+  def run(compiled, n):
+    nonlocal state
+    for i in range(n):
+      state, loss = compiled(state, data[i % len(data)])
+    jax.block_until_ready((state, loss))
+  return compile_step, run
+
+
+def _torch(shape, num_steps, seed, unroll):
+  """torch.nn.RNN / LSTM in eager mode."""
+  del unroll
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  cell, vocab, hidden, layers, _, _, embed = SHAPES[shape]
+  torch.manual_seed(seed)
+
+  class Model(nn.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.embed = nn.Embedding(vocab, embed) if embed else None
+      rnn = {'rnn': nn.RNN, 'lstm': nn.LSTM}[cell]
+      self.rnn = rnn(embed or vocab, hidden, num_layers=layers,
+                     batch_first=True)
+      self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, tokens, state):
+      x = (self.embed(tokens) if self.embed is not None
+           else nn.functional.one_hot(tokens, vocab).float())
+      y, state = self.rnn(x, state)
+      return self.out(y), state
+
+  model = Model()
+  opt = torch.optim.SGD(model.parameters(), lr=1.0)
+  data = [torch.from_numpy(b).long()
+          for b in _batches(shape, num_steps, seed)]
+  state = None
+
+  def run(_, n):
+    nonlocal state
+    for i in range(n):
+      tokens = data[i % len(data)]
+      if state is not None:  # truncated BPTT
+        state = (tuple(s.detach() for s in state) if isinstance(state, tuple)
+                 else state.detach())
+      opt.zero_grad()
+      logits, state = model(tokens[:, :-1], state)
+      loss = nn.functional.cross_entropy(logits.reshape(-1, vocab),
+                                         tokens[:, 1:].reshape(-1))
+      loss.backward()
+      nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+      opt.step()
+  return None, run
+
+
+_BUILDERS = {'rnn_jax': _rnn_jax, 'flax': _flax, 'torch': _torch}
+
+
+def _peak_rss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(spec: dict) -> dict:
+  """One row: builds, compiles, warms up and times one implementation."""
+  # The framework's own import is not the row's memory.
+  importlib.import_module('torch' if spec['impl'] == 'torch' else 'jax')
+  base = _peak_rss_mb()
+  compile_step, run = _BUILDERS[spec['impl']](
+      spec['shape'], spec['num_steps'], spec['seed'], spec['unroll'])
+  start = time.perf_counter()
+  compiled = compile_step() if compile_step else None
+  compile_seconds = time.perf_counter() - start if compile_step else None
+  row = {'compile_seconds': compile_seconds}
+  if spec['compile_only']:
+    return row
+  run(compiled, spec['warmup_steps'])
+  # Timed in windows of about a tenth of the budget each; the fastest window
+  # counts, as other tenants of a shared machine only ever slow one down.
+  start = time.perf_counter()
+  run(compiled, 1)
+  per_window = max(1, int(spec['seconds'] / 10
+                          / max(time.perf_counter() - start, 1e-6)))
+  steps, seconds, best = 0, 0.0, float('inf')
+  while steps < spec['min_steps'] or seconds < spec['seconds']:
+    start = time.perf_counter()
+    run(compiled, per_window)
+    elapsed = time.perf_counter() - start
+    best = min(best, elapsed / per_window)
+    seconds += elapsed
+    steps += per_window
+  _, _, _, _, batch, _, _ = SHAPES[spec['shape']]
+  row.update(tokens_per_sec=batch * spec['num_steps'] / best,
+             peak_memory_mb=_peak_rss_mb() - base)
+  return row
+
+
+def matmul_peak_gflops(size: int = 2048, seconds: float = 2.0) -> float:
+  """The best float32 GFLOP/s of a jitted [size, size] matmul."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+  dot = jax.jit(lambda x, y: x @ y)
+  dot(a, a).block_until_ready()
+  best, spent = float('inf'), 0.0
+  while spent < seconds:
+    start = time.perf_counter()
+    dot(a, a).block_until_ready()
+    elapsed = time.perf_counter() - start
+    best, spent = min(best, elapsed), spent + elapsed
+  return 2.0 * size ** 3 / best / 1e9
+
+
+def _child():
+  """Entry point of a row's process: spec as JSON in argv, row on stdout."""
+  spec = json.loads(sys.argv[1])
+  row = ({'matmul_peak_gflops': matmul_peak_gflops()}
+         if spec.get('matmul_peak') else measure(spec))
+  print('ROW ' + json.dumps(row), flush=True)
+
+
+def _in_process(spec: dict) -> dict:
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run(
+      [sys.executable, '-c',
+       'from experiments import benchmark; benchmark._child()',
+       json.dumps(spec)], cwd=root, capture_output=True, text=True)
+  rows = [line for line in result.stdout.splitlines() if line.startswith('ROW ')]
+  if result.returncode != 0 or not rows:
+    last = (result.stderr.strip().splitlines() or ['no output'])[-1]
+    raise RuntimeError(f'{spec.get("impl")} on {spec.get("shape")} failed: '
+                       f'{last}')
+  return json.loads(rows[-1][4:])
+
+
+# ----------------------------------------------------------------------------
+# The run.
+
+
+def _torch_available() -> bool:
+  return importlib.util.find_spec('torch') is not None
+
+
+def _format(value, pattern: str) -> str:
+  return '-' if value is None else pattern.format(value)
+
+
+def _table(rows: list[dict]) -> str:
+  lines = ['| shape | impl | tokens/s | vs torch | vs flax | compile s | '
+           'peak MB | of peak |', '|' + '---|' * 8]
+  speed = {(r['shape'], r['impl']): r.get('tokens_per_sec') for r in rows}
+  for r in rows:
+    ratios = []
+    for other in ('torch', 'flax'):
+      base = speed.get((r['shape'], other))
+      ours = r.get('tokens_per_sec')
+      ratios.append(f'{ours / base:.2f}x' if ours and base and
+                    r['impl'] == 'rnn_jax' else '')
+    lines.append(
+        f"| {r['shape']} | {r['impl']} | "
+        f"{_format(r.get('tokens_per_sec'), '{:,.0f}')} | {ratios[0]} | "
+        f"{ratios[1]} | {_format(r.get('compile_seconds'), '{:.2f}')} | "
+        f"{_format(r.get('peak_memory_mb'), '{:.0f}')} | "
+        f"{_format(r.get('fraction_of_peak'), '{:.1%}')} |")
+  return '\n'.join(lines)
+
+
+def run(config, workdir: str) -> dict:
+  validate(config)
+  b = config.benchmark
+  shapes = _names(b.shapes, SHAPES, 'benchmark.shapes')
+  impls = _names(b.impls, IMPLS, 'benchmark.impls')
+  if 'torch' in impls and not _torch_available():
+    print('torch is not installed: its rows are skipped '
+          '(pip install torch)', flush=True)
+    impls.remove('torch')
+  os.makedirs(workdir, exist_ok=True)
+  common = dict(seed=config.seed, seconds=b.seconds, min_steps=b.min_steps,
+                warmup_steps=b.warmup_steps, unroll=b.unroll)
+
+  peak = _in_process({'matmul_peak': True})['matmul_peak_gflops']
+  print(f'matmul peak: {peak:.1f} GFLOP/s (float32, 2048 x 2048)', flush=True)
+  rows = []
+  for shape in shapes:
+    for impl in impls:
+      spec = dict(common, shape=shape, impl=impl, compile_only=False,
+                  num_steps=SHAPES[shape][5])
+      row = {'shape': shape, 'impl': impl, **_in_process(spec)}
+      row['fraction_of_peak'] = (
+          row['tokens_per_sec'] * train_flops_per_token(shape) / 1e9 / peak
+          if impl == 'rnn_jax' else None)
+      rows.append(row)
+      print(f"{shape:20s} {impl:8s} {row['tokens_per_sec']:12,.0f} tokens/s"
+            f"  compile {_format(row['compile_seconds'], '{:.2f}')} s  peak "
+            f"{row['peak_memory_mb']:.0f} MB", flush=True)
+  for num_steps in _compile_steps(config):
+    spec = dict(common, shape=COMPILE_SHAPE, impl='rnn_jax', compile_only=True,
+                num_steps=num_steps)
+    row = {'shape': f'compile_t{num_steps}', 'impl': 'rnn_jax',
+           'tokens_per_sec': None, 'peak_memory_mb': None,
+           'fraction_of_peak': None, **_in_process(spec)}
+    rows.append(row)
+    print(f"{row['shape']:20s} rnn_jax  compile {row['compile_seconds']:.2f} s",
+          flush=True)
+
+  result = {'matmul_peak_gflops': peak, 'rows': rows}
+  with open(os.path.join(workdir, 'benchmark.json'), 'w') as f:
+    json.dump(result, f, indent=2)
+  print(_table(rows), flush=True)
+  return result

@@ -1,0 +1,58 @@
+"""The benchmark: its FLOP count matches the models' weights, and one short
+run writes benchmark.json in the documented schema."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import launch
+from experiments import benchmark
+from experiments import lm
+
+
+@pytest.mark.parametrize('shape', sorted(benchmark.SHAPES))
+def test_flops_per_token_count_every_weight_matrix(shape):
+  cell, vocab, hidden, layers, batch, steps, embed = benchmark.SHAPES[shape]
+  config = lm.get_config()
+  config.model.update(cell=cell, hidden_size=hidden, num_layers=layers,
+                      embed_size=embed)
+  model = lm.make_model(config, vocab)
+  params = model.init(jax.random.PRNGKey(0), np.zeros((2, 3), np.int32),
+                      model.initial_carry(2))['params']
+  # Every matrix a token is multiplied by, but the lookups (the embedding,
+  # or W_xh of a one-hot input).
+  macs = sum(x.size for path, x in jax.tree_util.tree_leaves_with_path(params)
+             if x.ndim == 2 and 'embed' not in jax.tree_util.keystr(path)
+             and not (embed == 0 and 'layer0' in jax.tree_util.keystr(path)
+                      and 'W_xh' in jax.tree_util.keystr(path)))
+  assert benchmark.train_flops_per_token(shape) == 6 * macs
+
+
+def test_short_run_writes_the_schema(tmp_path):
+  # The torch row is measured by the same code as the others; CI has no torch.
+  impls = ['rnn_jax', 'flax']
+  result = launch('--experiment=benchmark', f'--workdir={tmp_path}',
+                  '--config.benchmark.shapes=char_rnn_h64',
+                  f'--config.benchmark.impls={",".join(impls)}',
+                  '--config.benchmark.seconds=0',
+                  '--config.benchmark.min_steps=2',
+                  '--config.benchmark.warmup_steps=1',
+                  '--config.benchmark.compile_steps=5,50')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / 'benchmark.json') as f:
+    out = json.load(f)
+  assert out['matmul_peak_gflops'] > 0
+  rows = {(r['shape'], r['impl']): r for r in out['rows']}
+  assert set(rows) == {('char_rnn_h64', i) for i in impls} | {
+      ('compile_t5', 'rnn_jax'), ('compile_t50', 'rnn_jax')}
+  for row in out['rows']:
+    assert set(row) == {'shape', 'impl', 'tokens_per_sec', 'compile_seconds',
+                        'peak_memory_mb', 'fraction_of_peak'}
+  ours = rows[('char_rnn_h64', 'rnn_jax')]
+  assert ours['tokens_per_sec'] > 0 and ours['compile_seconds'] > 0
+  assert ours['peak_memory_mb'] >= 0 and 0 < ours['fraction_of_peak'] < 1
+  assert rows[('char_rnn_h64', 'flax')]['fraction_of_peak'] is None
+  assert rows[('compile_t50', 'rnn_jax')]['tokens_per_sec'] is None
+  assert '| char_rnn_h64 | rnn_jax |' in result.stdout
