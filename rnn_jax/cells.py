@@ -69,7 +69,14 @@ class Cell:
     return params
 
   def input_projection(self, params: Params, x: jax.Array) -> jax.Array:
-    """[..., D] -> [..., G*H]; called once on the whole sequence."""
+    """[..., D] -> [..., G*H]; called once on the whole sequence.
+
+    Integer `x` [...] are the indices of one-hot inputs: the projection is
+    then a row of W_xh, exactly the matmul with the one-hot vector, without
+    building the vectors or multiplying by their zeros.
+    """
+    if jnp.issubdtype(x.dtype, jnp.integer):
+      return params['W_xh'][x] + params['b_h']
     return x @ params['W_xh'] + params['b_h']
 
   def recurrent_projection(self, params: Params, h: jax.Array) -> jax.Array:

@@ -26,6 +26,7 @@ class RNNStack(nn.Module):
   init_scale: float | None = None
   recurrent: bool = True
   unroll: int = 1
+  one_hot_size: int = 0  # the width of one-hot inputs given as [T, B] ids
 
   @property
   def num_directions(self) -> int:
@@ -48,7 +49,8 @@ class RNNStack(nn.Module):
 
   @nn.compact
   def __call__(self, xs, carry=None, *, mask=None, train: bool = False):
-    """xs [T, B, D] -> (ys [T, B, H * num_directions], final carry)."""
+    """xs [T, B, D] (or [T, B] one-hot ids, see `one_hot_size`) ->
+    (ys [T, B, H * num_directions], final carry)."""
     cell = self.make_cell()
     if carry is None:
       carry = self.initial_carry(xs.shape[1])
@@ -60,7 +62,8 @@ class RNNStack(nn.Module):
       for direction in range(self.num_directions):
         index = layer * self.num_directions + direction
         name = f'layer{layer}' + ('_backward' if direction else '')
-        params = self.param(name, cell.init, xs.shape[-1])
+        width = self.one_hot_size if xs.ndim == 2 else xs.shape[-1]
+        params = self.param(name, cell.init, width)
         final, ys = recurrence.run(cell, params, xs, carry=carry[index],
                                    mask=mask, reverse=bool(direction),
                                    unroll=self.unroll)

@@ -61,7 +61,8 @@ class LanguageModel(nn.Module):
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, dropout=self.dropout,
         activation=self.activation, init_scale=self.init_scale,
-        recurrent=self.recurrent, unroll=self.unroll, parent=parent)
+        recurrent=self.recurrent, unroll=self.unroll,
+        one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
 
   def initial_carry(self, batch_size: int):
     """Zero state for a batch; needs no params (works on an unbound model)."""
@@ -72,10 +73,13 @@ class LanguageModel(nn.Module):
     chex.assert_rank(tokens, 2)
     tokens = tokens.T  # time-major inside
     if self.embed_size:
-      xs = self.embed(tokens)
+      xs = self.drop(self.embed(tokens), deterministic=not train)
+    elif train and self.dropout > 0:
+      xs = self.drop(jax.nn.one_hot(tokens, self.vocab_size), deterministic=False)
     else:
-      xs = jax.nn.one_hot(tokens, self.vocab_size)
-    xs = self.drop(xs, deterministic=not train)
+      # The same one-hot inputs, as their indices: the first layer looks up
+      # rows of W_xh instead of multiplying by [T, B, V] vectors.
+      xs = tokens
     hs, carry = self.stack(xs, carry, train=train)
     # Back to batch-major before the readout (moving [T, B, H] is cheaper
     # than moving the [T, B, V] logits and their gradient), and flat: as one

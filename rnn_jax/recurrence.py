@@ -28,7 +28,7 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
   Args:
     cell: a `cells.Cell`.
     params: the cell's params.
-    xs: [T, B, D] inputs.
+    xs: [T, B, D] inputs, or [T, B] integer indices of one-hot inputs.
     carry: initial carry (zeros when None).
     mask: optional [T, B] bool, False on padding. A padded step keeps the
       carry and emits zeros, so with trailing padding and `reverse=True` each
@@ -40,10 +40,11 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
   Returns:
     final carry, and ys [T, B, H].
   """
-  chex.assert_rank(xs, 3)
+  ids = jnp.issubdtype(xs.dtype, jnp.integer)
+  chex.assert_rank(xs, 2 if ids else 3)
   num_steps, batch = xs.shape[:2]
   if carry is None:
-    carry = cell.initial_carry(batch, xs.dtype)
+    carry = cell.initial_carry(batch, jnp.float32 if ids else xs.dtype)
   if mask is not None:
     chex.assert_shape(mask, (num_steps, batch))
   # Hoisted: one [T*B, D] x [D, G*H] matmul instead of T small ones.

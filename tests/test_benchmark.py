@@ -39,14 +39,14 @@ def test_short_run_writes_the_schema(tmp_path):
                   '--config.benchmark.seconds=0',
                   '--config.benchmark.min_steps=2',
                   '--config.benchmark.warmup_steps=1',
-                  '--config.benchmark.compile_steps=5,50')
+                  '--config.benchmark.compile_steps=50')
   assert result.returncode == 0, result.stderr[-3000:]
   with open(tmp_path / 'benchmark.json') as f:
     out = json.load(f)
   assert out['matmul_peak_gflops'] > 0
   rows = {(r['shape'], r['impl']): r for r in out['rows']}
   assert set(rows) == {('char_rnn_h64', i) for i in impls} | {
-      ('compile_t5', 'rnn_jax'), ('compile_t50', 'rnn_jax')}
+      ('compile_t50', 'rnn_jax')}
   for row in out['rows']:
     assert set(row) == {'shape', 'impl', 'tokens_per_sec', 'compile_seconds',
                         'peak_memory_mb', 'fraction_of_peak'}

@@ -143,3 +143,18 @@ def test_relu_rnn_follows_the_lecture_equation():
   for t in range(T):
     h = jax.nn.relu(h @ params['W_hh'] + xs[t] @ params['W_xh'] + params['b_h'])
     np.testing.assert_allclose(ys[t], h, atol=1e-5)
+
+
+@pytest.mark.parametrize('name', CELL_NAMES)
+def test_one_hot_ids_equal_one_hot_vectors_and_their_gradients(name):
+  cell, params, _ = _setup(name)
+  ids = jax.random.randint(jax.random.PRNGKey(3), (T, B), 0, D)
+
+  def loss(p, x):
+    carry, ys = recurrence.run(cell, p, x)
+    return jnp.sum(ys ** 2) + jnp.sum(cell.hidden(carry))
+
+  want, want_grad = jax.value_and_grad(loss)(params, jax.nn.one_hot(ids, D))
+  got, got_grad = jax.value_and_grad(loss)(params, ids)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+  chex.assert_trees_all_close(got_grad, want_grad, rtol=1e-5, atol=1e-6)
