@@ -136,9 +136,24 @@ def _batches(shape: str, num_steps: int, seed: int, count: int = 4):
           for _ in range(count)]
 
 
-def _rnn_jax(shape, num_steps, seed, unroll):
-  """The library's own step over `lm.LMTask`; returns (lower+compile, step)."""
+def _jax_loop(step, state, data):
+  """(compile_step, run) of a jitted `(state, batch) -> (state, aux)` that
+  donates its state, cycling through `data`."""
   import jax  # pylint: disable=g-import-not-at-top
+
+  def compile_step():
+    return step.lower(state, data[0]).compile()
+
+  def run(compiled, n):
+    nonlocal state
+    for i in range(n):
+      state, aux = compiled(state, data[i % len(data)])
+    jax.block_until_ready((state, aux))
+  return compile_step, run
+
+
+def _rnn_jax(shape, num_steps, seed, unroll):
+  """The library's own step over `lm.LMTask`."""
   from experiments import lm  # pylint: disable=g-import-not-at-top
   from rnn_jax import optim  # pylint: disable=g-import-not-at-top
   from rnn_jax import training  # pylint: disable=g-import-not-at-top
@@ -159,16 +174,7 @@ def _rnn_jax(shape, num_steps, seed, unroll):
   step = training.make_train_step(task, tx, schedule)
   data = [{'inputs': b[:, :-1], 'targets': b[:, 1:]}
           for b in _batches(shape, num_steps, seed)]
-
-  def compile_step():
-    return step.lower(state, data[0]).compile()
-
-  def run(compiled, n):
-    nonlocal state
-    for i in range(n):
-      state, metrics = compiled(state, data[i % len(data)])
-    jax.block_until_ready((state, metrics))
-  return compile_step, run
+  return _jax_loop(step, state, data)
 
 
 def _flax(shape, num_steps, seed, unroll):
@@ -216,17 +222,7 @@ def _flax(shape, num_steps, seed, unroll):
     params = optax.apply_updates(params, updates)
     return (params, opt_state, jax.lax.stop_gradient(new)), loss
 
-  step = jax.jit(train_step, donate_argnums=0)
-
-  def compile_step():
-    return step.lower(state, data[0]).compile()
-
-  def run(compiled, n):
-    nonlocal state
-    for i in range(n):
-      state, loss = compiled(state, data[i % len(data)])
-    jax.block_until_ready((state, loss))
-  return compile_step, run
+  return _jax_loop(jax.jit(train_step, donate_argnums=0), state, data)
 
 
 def _torch(shape, num_steps, seed, unroll):
