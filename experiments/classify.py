@@ -468,11 +468,9 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   _, _, data = encode_splits(config.data, load_splits(config.data),
                              vocab, labels)
   task = ClassifyTask(config, vocab, labels, data)
-  final = training.evaluate_splits(task, training.make_eval_step(task),
-                                   params, config.train.eval_steps)
+  summary = training.evaluate_checkpoint(task, config, params, step, NAME)
   return _finish(task, labels, params, training.evaluation_dir(workdir, step),
-                 {'experiment': NAME, 'preset': config.preset,
-                  'checkpoint': step, **final})
+                 summary)
 
 
 def predict(config, workdir: str, texts: list[str],

@@ -298,12 +298,9 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   params, step = training.load_params(workdir, step)
   vocab, ids = load_corpus(config.data)
   task = LMTask(config, len(vocab), ids)
-  final = training.evaluate_splits(task, training.make_eval_step(task),
-                                   params, config.train.eval_steps)
   return training.write_summary(
       training.evaluation_dir(workdir, step),
-      {'experiment': NAME, 'preset': config.preset, 'checkpoint': step,
-       **final})
+      training.evaluate_checkpoint(task, config, params, step, NAME))
 
 
 def predict(config, workdir: str, prefixes: list[str],

@@ -578,11 +578,8 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   params, step = training.load_params(workdir, step)
   task = Seq2SeqTask(config, Data.load(config.data, load_splits(config.data),
                                        workdir))
-  final = training.evaluate_splits(task, training.make_eval_step(task),
-                                   params, config.train.eval_steps)
   return _finish(task, params, training.evaluation_dir(workdir, step),
-                 {'experiment': NAME, 'preset': config.preset,
-                  'checkpoint': step, **final})
+                 training.evaluate_checkpoint(task, config, params, step, NAME))
 
 
 def predict(config, workdir: str, sentences: list[str],

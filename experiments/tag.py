@@ -441,11 +441,8 @@ def evaluate(config, workdir: str, step: int | None = None) -> dict:
   splits = load_splits(dc)
   data = {s: Encoded(splits[s], vocabs, dc) for s in SPLITS}
   task = TagTask(config, vocabs, data)
-  final = training.evaluate_splits(task, training.make_eval_step(task),
-                                   params, config.train.eval_steps)
   return _finish(task, params, training.evaluation_dir(workdir, step),
-                 {'experiment': NAME, 'preset': config.preset,
-                  'checkpoint': step, **final})
+                 training.evaluate_checkpoint(task, config, params, step, NAME))
 
 
 def predict(config, workdir: str, lines: list[str],

@@ -302,6 +302,16 @@ def evaluate_splits(task: Task, eval_step, params,
   return final
 
 
+def evaluate_checkpoint(task: Task, config, params, step: int,
+                        experiment: str) -> dict[str, Any]:
+  """The summary of `--mode=eval`: `evaluate_splits` of the parameters of
+  checkpoint `step`, labelled with the experiment, preset and step."""
+  final = evaluate_splits(task, make_eval_step(task), params,
+                          config.train.eval_steps)
+  return {'experiment': experiment, 'preset': config.preset,
+          'checkpoint': step, **final}
+
+
 def summarize(task: Task, sums: dict[str, Any]) -> dict[str, float]:
   """Scalar sums become means over 'count'; array sums (a confusion matrix)
   are handed to `task.derived_metrics` as they are; scalars are returned."""
