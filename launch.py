@@ -14,6 +14,7 @@ from absl import flags
 import experiments
 from rnn_jax import configlib
 from rnn_jax import distributed
+from rnn_jax import host
 from rnn_jax import sweeps
 from rnn_jax import training
 from rnn_jax.errors import InputError
@@ -96,6 +97,7 @@ def _split_argv(argv):
 
 
 def main(argv):
+  host.keep_freed_memory()  # before JAX starts its threads
   if any(a in ('-h', '--help', '--helpfull') for a in argv[1:]):
     print(_help())
     return 0

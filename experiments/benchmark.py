@@ -46,6 +46,7 @@ import ml_collections
 import numpy as np
 
 from rnn_jax import configlib
+from rnn_jax import host
 from rnn_jax.errors import InputError
 
 NAME = 'benchmark'
@@ -331,6 +332,7 @@ def matmul_peak_gflops(size: int = 2048, seconds: float = 2.0) -> float:
 
 def _child():
   """Entry point of a row's process: spec as JSON in argv, row on stdout."""
+  host.keep_freed_memory()  # as launch.py does, for every implementation
   spec = json.loads(sys.argv[1])
   row = ({'matmul_peak_gflops': matmul_peak_gflops()}
          if spec.get('matmul_peak') else measure(spec))

@@ -4,6 +4,7 @@ from rnn_jax import cells
 from rnn_jax import crf
 from rnn_jax import decoding
 from rnn_jax import distributed
+from rnn_jax import host
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models

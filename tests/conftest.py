@@ -11,6 +11,12 @@ import tempfile
 
 import pytest
 
+from rnn_jax import host
+
+# As launch.py does, before the first computation: the runs in this process
+# reuse the memory their steps free.
+host.keep_freed_memory()
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _DEFAULT_MIRROR = os.path.join(os.path.dirname(REPO), 'shared', 'data')
 
