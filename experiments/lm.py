@@ -48,6 +48,8 @@ def get_config() -> ml_collections.ConfigDict:
       recurrent=True,        # False drops W_hh: the MLP of the lecture
       tie_weights=False,
       unroll=1,
+      remat_chunk=0,         # >0: recompute the recurrence in chunks of this
+                             # many steps in the backward pass (long num_steps)
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='timemachine',    # timemachine | tinyshakespeare | ptb | files
@@ -141,6 +143,7 @@ def validate(config):
   configlib.check_at_least(config, dict.fromkeys([
       'model.hidden_size', 'model.num_layers', 'data.batch_size',
       'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1))
+  configlib.check_at_least(config, {'model.remat_chunk': 0})
   configlib.check_fraction(config, ['model.dropout'])
   if config.model.bidirectional:
     raise InputError('config field model.bidirectional: a language model '
@@ -158,7 +161,8 @@ def make_model(config, vocab_size: int) -> models.LanguageModel:
       vocab_size=vocab_size, embed_size=m.embed_size, cell=m.cell,
       hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout,
       activation=m.activation, init_scale=m.init_scale or None,
-      recurrent=m.recurrent, tie_weights=m.tie_weights, unroll=m.unroll)
+      recurrent=m.recurrent, tie_weights=m.tie_weights, unroll=m.unroll,
+      remat_chunk=m.remat_chunk)
 
 
 class LMTask:

@@ -26,6 +26,7 @@ class RNNStack(nn.Module):
   init_scale: float | None = None
   recurrent: bool = True
   unroll: int = 1
+  remat_chunk: int = 0  # see recurrence.run
   one_hot_size: int = 0  # the width of one-hot inputs given as [T, B] ids
 
   @property
@@ -66,7 +67,8 @@ class RNNStack(nn.Module):
         params = self.param(name, cell.init, width)
         final, ys = recurrence.run(cell, params, xs, carry=carry[index],
                                    mask=mask, reverse=bool(direction),
-                                   unroll=self.unroll)
+                                   unroll=self.unroll,
+                                   remat_chunk=self.remat_chunk)
         new_carry.append(final)
         outputs.append(ys)
       xs = jnp.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]

@@ -39,6 +39,7 @@ class LanguageModel(nn.Module):
   recurrent: bool = True
   tie_weights: bool = False
   unroll: int = 1
+  remat_chunk: int = 0  # see recurrence.run
 
   def setup(self):
     if self.tie_weights and self.embed_size != self.hidden_size:
@@ -62,7 +63,7 @@ class LanguageModel(nn.Module):
         num_layers=self.num_layers, dropout=self.dropout,
         activation=self.activation, init_scale=self.init_scale,
         recurrent=self.recurrent, unroll=self.unroll,
-        one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
+        remat_chunk=self.remat_chunk, one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
 
   def initial_carry(self, batch_size: int):
     """Zero state for a batch; needs no params (works on an unbound model)."""

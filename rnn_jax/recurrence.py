@@ -22,7 +22,7 @@ def lengths_to_mask(lengths: jax.Array, num_steps: int) -> jax.Array:
 
 def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
         mask: jax.Array | None = None, reverse: bool = False,
-        unroll: int = 1):
+        unroll: int = 1, remat_chunk: int = 0):
   """Runs `cell` over `xs` and returns (final_carry, ys).
 
   Args:
@@ -36,6 +36,12 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       final carry is the state after each sequence's last real token.
     reverse: scan from t = T-1 down to 0 (ys keep their time positions).
     unroll: passed to lax.scan; >1 trades compile time for fewer loop trips.
+    remat_chunk: if > 0 and shorter than the sequence, rematerialise: the
+      backward pass keeps only the carry at the start of every chunk of this
+      many steps and recomputes each chunk's forward pass when it needs it
+      (about one more forward pass of compute, and the memory of the
+      recurrence's intermediates shrinks from the whole sequence to one
+      chunk). The gradients are the same.
 
   Returns:
     final carry, and ys [T, B, H].
@@ -51,7 +57,34 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
   xp = cell.input_projection(params, xs)
   if not cell.recurrent:
     return _scan(cell, params, xp, carry, mask, reverse, unroll)[:2]
+  if 0 < remat_chunk < num_steps:
+    return _chunked_scan(cell, params, xp, carry, mask, reverse, unroll,
+                         remat_chunk)
   return _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask)
+
+
+def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk):
+  """`_recurrent_scan` over chunks of `chunk` steps, each checkpointed: an
+  outer scan carries the state from chunk to chunk and saves only that."""
+  num_steps, batch = xp.shape[:2]
+  num_chunks = -(-num_steps // chunk)
+  pad = num_chunks * chunk - num_steps
+  if pad:  # padded steps at the end keep the carry and emit zeros
+    if mask is None:
+      mask = jnp.ones((num_steps, batch), bool)
+    xp = jnp.pad(xp, ((0, pad), (0, 0), (0, 0)))
+    mask = jnp.pad(mask, ((0, pad), (0, 0)))
+  xp = xp.reshape(num_chunks, chunk, *xp.shape[1:])
+  if mask is not None:
+    mask = mask.reshape(num_chunks, chunk, batch)
+
+  @jax.checkpoint
+  def one_chunk(c, inputs):
+    xp_c, mask_c = inputs
+    return _recurrent_scan(cell, reverse, unroll, params, xp_c, c, mask_c)
+
+  final, ys = jax.lax.scan(one_chunk, carry, (xp, mask), reverse=reverse)
+  return final, ys.reshape(num_chunks * chunk, batch, -1)[:num_steps]
 
 
 def _scan(cell, params, xp, carry, mask, reverse, unroll):
