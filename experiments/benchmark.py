@@ -12,7 +12,12 @@ one is not the leftover of another. All three implementations train the same
 model on the same random batches: embedding (or one-hot) -> RNN/LSTM stack ->
 dense -> softmax cross-entropy (mean over tokens), gradients clipped to a
 global norm of 1, plain SGD, the final state carried to the next batch
-(truncated BPTT), no dropout, float32.
+(truncated BPTT), no dropout, float32. `--config.benchmark.dtype=bfloat16`
+runs every implementation in its own bfloat16 mixed precision instead:
+rnn_jax's `model.dtype=bfloat16` (bfloat16 matmul operands, float32
+accumulation, parameters and states), flax cells and Dense with
+`dtype=bfloat16`, torch under `torch.autocast('cpu', torch.bfloat16)`; the
+matmul peak is then bfloat16's.
 
 * rnn_jax: the library's own training step (`training.make_train_step` over
   `experiments.lm.LMTask`), exactly what `--experiment=lm` runs.
@@ -33,6 +38,7 @@ embedding lookups and one-hot inputs count as lookups).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -63,6 +69,7 @@ SHAPES = {
     'ptb_medium_lstm': ('lstm', 10_000, 650, 2, 20, 35, 650),
 }
 IMPLS = ('rnn_jax', 'flax', 'torch')
+DTYPES = ('float32', 'bfloat16')
 COMPILE_SHAPE = 'char_rnn_h256'  # compile_t<T> rows: this shape at T steps
 
 
@@ -77,6 +84,9 @@ def get_config() -> ml_collections.ConfigDict:
       warmup_steps=3,             # after compilation, not timed
       compile_steps='35,350,3500',  # T of the compile-time rows ('' : none)
       unroll=0,                   # rnn_jax's scan unroll; 0: the model default
+      dtype='float32',            # bfloat16: every implementation's mixed
+                                  # precision (rnn_jax model.dtype, flax
+                                  # cells' dtype, torch.autocast)
   ))
   return c
 
@@ -107,6 +117,7 @@ def validate(config):
   b = config.benchmark
   _names(b.shapes, SHAPES, 'benchmark.shapes')
   _names(b.impls, IMPLS, 'benchmark.impls')
+  configlib.check_choices(config, {'benchmark.dtype': DTYPES})
   _compile_steps(config)
   configlib.check_at_least(config, {'benchmark.seconds': 0,
                                     'benchmark.min_steps': 1,
@@ -153,7 +164,7 @@ def _jax_loop(step, state, data):
   return compile_step, run
 
 
-def _rnn_jax(shape, num_steps, seed, unroll):
+def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32'):
   """The library's own step over `lm.LMTask`."""
   from experiments import lm  # pylint: disable=g-import-not-at-top
   from rnn_jax import optim  # pylint: disable=g-import-not-at-top
@@ -161,7 +172,7 @@ def _rnn_jax(shape, num_steps, seed, unroll):
   cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
   config = lm.get_config()
   config.model.update(cell=cell, hidden_size=hidden, num_layers=layers,
-                      embed_size=embed)
+                      embed_size=embed, dtype=dtype)
   if unroll:
     config.model.unroll = unroll
   config.data.update(batch_size=batch, num_steps=num_steps)
@@ -178,14 +189,18 @@ def _rnn_jax(shape, num_steps, seed, unroll):
   return _jax_loop(step, state, data)
 
 
-def _flax(shape, num_steps, seed, unroll):
+def _flax(shape, num_steps, seed, unroll, dtype='float32'):
   """flax.linen.RNN with the matching flax cell, a plain jitted step."""
   del unroll
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
-  cell_class = {'rnn': nn.SimpleCell, 'lstm': nn.OptimizedLSTMCell}[cell]
+  cell_class = functools.partial(
+      {'rnn': nn.SimpleCell, 'lstm': nn.OptimizedLSTMCell}[cell],
+      dtype=jnp.bfloat16 if dtype == 'bfloat16' else None)
+  dense_dtype = jnp.bfloat16 if dtype == 'bfloat16' else None
 
   class Model(nn.Module):
     @nn.compact
@@ -197,13 +212,15 @@ def _flax(shape, num_steps, seed, unroll):
         carry, x = nn.RNN(cell_class(hidden), return_carry=True)(
             x, initial_carry=carries[layer])
         new.append(carry)
-      return nn.Dense(vocab)(x), tuple(new)
+      return nn.Dense(vocab, dtype=dense_dtype)(x), tuple(new)
 
   model = Model()
   probe = cell_class(hidden)
   carries = tuple(probe.initialize_carry(jax.random.PRNGKey(0),
                                          (batch, embed or vocab))
                   for _ in range(layers))
+  if dense_dtype is not None:  # flax cells carry their compute dtype
+    carries = jax.tree.map(lambda c: c.astype(dense_dtype), carries)
   data = _batches(shape, num_steps, seed)
   params = model.init(jax.random.PRNGKey(seed), data[0][:, :-1],
                       carries)['params']
@@ -216,7 +233,7 @@ def _flax(shape, num_steps, seed, unroll):
     def loss_fn(p):
       logits, new = model.apply({'params': p}, tokens[:, :-1], carries)
       loss = optax.softmax_cross_entropy_with_integer_labels(
-          logits, tokens[:, 1:]).mean()
+          logits.astype(jnp.float32), tokens[:, 1:]).mean()
       return loss, new
     (loss, new), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
@@ -226,8 +243,8 @@ def _flax(shape, num_steps, seed, unroll):
   return _jax_loop(jax.jit(train_step, donate_argnums=0), state, data)
 
 
-def _torch(shape, num_steps, seed, unroll):
-  """torch.nn.RNN / LSTM in eager mode."""
+def _torch(shape, num_steps, seed, unroll, dtype='float32'):
+  """torch.nn.RNN / LSTM in eager mode (bfloat16: under torch.autocast)."""
   del unroll
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
@@ -264,9 +281,11 @@ def _torch(shape, num_steps, seed, unroll):
         state = (tuple(s.detach() for s in state) if isinstance(state, tuple)
                  else state.detach())
       opt.zero_grad()
-      logits, state = model(tokens[:, :-1], state)
-      loss = nn.functional.cross_entropy(logits.reshape(-1, vocab),
-                                         tokens[:, 1:].reshape(-1))
+      with torch.autocast('cpu', dtype=torch.bfloat16,
+                          enabled=dtype == 'bfloat16'):
+        logits, state = model(tokens[:, :-1], state)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab).float(),
+                                           tokens[:, 1:].reshape(-1))
       loss.backward()
       nn.utils.clip_grad_norm_(model.parameters(), 1.0)
       opt.step()
@@ -286,7 +305,8 @@ def measure(spec: dict) -> dict:
   importlib.import_module('torch' if spec['impl'] == 'torch' else 'jax')
   base = _peak_rss_mb()
   compile_step, run = _BUILDERS[spec['impl']](
-      spec['shape'], spec['num_steps'], spec['seed'], spec['unroll'])
+      spec['shape'], spec['num_steps'], spec['seed'], spec['unroll'],
+      spec['dtype'])
   start = time.perf_counter()
   compiled = compile_step() if compile_step else None
   compile_seconds = time.perf_counter() - start if compile_step else None
@@ -314,12 +334,14 @@ def measure(spec: dict) -> dict:
   return row
 
 
-def matmul_peak_gflops(size: int = 2048, seconds: float = 2.0) -> float:
-  """The best float32 GFLOP/s of a jitted [size, size] matmul."""
+def matmul_peak_gflops(dtype: str = 'float32', size: int = 2048,
+                       seconds: float = 2.0) -> float:
+  """The best GFLOP/s of a jitted [size, size] matmul with `dtype` operands
+  (accumulated in float32)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
-  dot = jax.jit(lambda x, y: x @ y)
+  a = jax.random.normal(jax.random.PRNGKey(0), (size, size)).astype(dtype)
+  dot = jax.jit(lambda x, y: jnp.dot(x, y, preferred_element_type=jnp.float32))
   dot(a, a).block_until_ready()
   best, spent = float('inf'), 0.0
   while spent < seconds:
@@ -334,7 +356,7 @@ def _child():
   """Entry point of a row's process: spec as JSON in argv, row on stdout."""
   host.keep_freed_memory()  # as launch.py does, for every implementation
   spec = json.loads(sys.argv[1])
-  row = ({'matmul_peak_gflops': matmul_peak_gflops()}
+  row = ({'matmul_peak_gflops': matmul_peak_gflops(spec['dtype'])}
          if spec.get('matmul_peak') else measure(spec))
   print('ROW ' + json.dumps(row), flush=True)
 
@@ -396,10 +418,12 @@ def run(config, workdir: str) -> dict:
     impls.remove('torch')
   os.makedirs(workdir, exist_ok=True)
   common = dict(seed=config.seed, seconds=b.seconds, min_steps=b.min_steps,
-                warmup_steps=b.warmup_steps, unroll=b.unroll)
+                warmup_steps=b.warmup_steps, unroll=b.unroll, dtype=b.dtype)
 
-  peak = _in_process({'matmul_peak': True})['matmul_peak_gflops']
-  print(f'matmul peak: {peak:.1f} GFLOP/s (float32, 2048 x 2048)', flush=True)
+  peak = _in_process({'matmul_peak': True, 'dtype': b.dtype}
+                     )['matmul_peak_gflops']
+  print(f'matmul peak: {peak:.1f} GFLOP/s ({b.dtype}, 2048 x 2048)',
+        flush=True)
   rows = []
   for shape in shapes:
     for impl in impls:
@@ -423,7 +447,7 @@ def run(config, workdir: str) -> dict:
     print(f"{row['shape']:20s} rnn_jax  compile {row['compile_seconds']:.2f} s",
           flush=True)
 
-  result = {'matmul_peak_gflops': peak, 'rows': rows}
+  result = {'matmul_peak_gflops': peak, 'dtype': b.dtype, 'rows': rows}
   with open(os.path.join(workdir, 'benchmark.json'), 'w') as f:
     json.dump(result, f, indent=2)
   print(_table(rows), flush=True)

@@ -50,6 +50,8 @@ def get_config() -> ml_collections.ConfigDict:
       unroll=1,
       remat_chunk=0,         # >0: recompute the recurrence in chunks of this
                              # many steps in the backward pass (long num_steps)
+      dtype='float32',       # bfloat16: the matmuls' operands (mixed
+                             # precision; params, states, logits float32)
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='timemachine',    # timemachine | tinyshakespeare | ptb | files
@@ -128,11 +130,16 @@ def load_corpus(dc) -> tuple[vocab_lib.Vocab, dict[str, np.ndarray]]:
   return vocab, {s: vocab.encode(t) for s, t in tokens.items()}
 
 
+# model.dtype -> the models' compute_dtype (None: float32 throughout).
+COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
+
+
 def validate(config):
   """Rejects values no code path accepts, before anything is written."""
   configlib.check_choices(config, {
       'model.cell': tuple(cells.CELLS),
       'model.activation': tuple(cells.ACTIVATIONS),
+      'model.dtype': tuple(COMPUTE_DTYPES),
       'data.level': ('char', 'word'),
       'data.preprocess': pipelines.PREPROCESSORS,
       'data.partition': pipelines.PARTITIONS,
@@ -162,7 +169,7 @@ def make_model(config, vocab_size: int) -> models.LanguageModel:
       hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout,
       activation=m.activation, init_scale=m.init_scale or None,
       recurrent=m.recurrent, tie_weights=m.tie_weights, unroll=m.unroll,
-      remat_chunk=m.remat_chunk)
+      remat_chunk=m.remat_chunk, compute_dtype=COMPUTE_DTYPES[m.dtype])
 
 
 class LMTask:

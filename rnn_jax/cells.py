@@ -17,6 +17,7 @@ reads the hidden states (see ``models.py``), so that stacks can feed one cell's
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -24,6 +25,36 @@ import jax.numpy as jnp
 
 Params = dict[str, jax.Array]
 Carry = Any
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def mixed_dot(x: jax.Array, w: jax.Array, dtype) -> jax.Array:
+  """x [..., K] @ w [K, N] with `dtype` (say bfloat16) operands, accumulated
+  and returned in float32; the two gradient matmuls get `dtype` operands too.
+
+  (Differentiating jnp.dot(..., preferred_element_type=float32) would pair a
+  float32 cotangent with a bfloat16 operand: float32 matmuls. XLA on CPU
+  still runs some bfloat16 dots that contract a transposed operand in
+  float32.)
+  """
+  return jnp.dot(x.astype(dtype), w.astype(dtype),
+                 preferred_element_type=jnp.float32)
+
+
+def _mixed_dot_fwd(x, w, dtype):
+  return mixed_dot(x, w, dtype), (x, w)
+
+
+def _mixed_dot_bwd(dtype, residuals, g):
+  x, w = residuals
+  g = g.astype(dtype)
+  dx = jnp.dot(g, w.astype(dtype).T, preferred_element_type=jnp.float32)
+  dw = jnp.dot(x.reshape(-1, x.shape[-1]).astype(dtype).T,
+               g.reshape(-1, g.shape[-1]), preferred_element_type=jnp.float32)
+  return dx.astype(x.dtype), dw.astype(w.dtype)
+
+
+mixed_dot.defvjp(_mixed_dot_fwd, _mixed_dot_bwd)
 
 ACTIVATIONS = {'tanh': jnp.tanh, 'relu': jax.nn.relu}
 
@@ -39,10 +70,14 @@ class Cell:
       and biases zero.
     recurrent: False drops the W_hh term, which turns the cell into a
       position-wise feed-forward layer (the MLP of the lecture).
+    compute_dtype: the dtype of the matmuls' operands (say jnp.bfloat16);
+      they accumulate in float32, and the parameters, the carry and the gate
+      math stay float32 (mixed precision). None: everything float32.
   """
   hidden_size: int
   init_scale: float | None = None
   recurrent: bool = True
+  compute_dtype: Any = None
 
   num_gates = 1
 
@@ -77,13 +112,19 @@ class Cell:
     """
     if jnp.issubdtype(x.dtype, jnp.integer):
       return params['W_xh'][x] + params['b_h']
-    return x @ params['W_xh'] + params['b_h']
+    return self.dot(x, params['W_xh']) + params['b_h']
 
   def recurrent_projection(self, params: Params, h: jax.Array) -> jax.Array:
     if not self.recurrent:
       return jnp.zeros(h.shape[:-1] + (self.num_gates * self.hidden_size,),
                        h.dtype)
-    return h @ params['W_hh']
+    return self.dot(h, params['W_hh'])
+
+  def dot(self, x: jax.Array, w: jax.Array) -> jax.Array:
+    """x @ w, in `compute_dtype` if set (see `mixed_dot`)."""
+    if self.compute_dtype is None:
+      return x @ w
+    return mixed_dot(x, w, self.compute_dtype)
 
   def initial_carry(self, batch_size: int, dtype=jnp.float32) -> Carry:
     return jnp.zeros((batch_size, self.hidden_size), dtype)
@@ -180,12 +221,13 @@ CELLS = {'rnn': RNN, 'gru': GRU, 'lstm': LSTM}
 
 
 def make_cell(name: str, hidden_size: int, *, activation: str = 'tanh',
-              init_scale: float | None = None, recurrent: bool = True) -> Cell:
+              init_scale: float | None = None, recurrent: bool = True,
+              compute_dtype: Any = None) -> Cell:
   """Builds a cell by its config name (`model.cell`)."""
   if name not in CELLS:
     raise ValueError(f'unknown cell {name!r}; choose one of {sorted(CELLS)}')
   kwargs = dict(hidden_size=hidden_size, init_scale=init_scale or None,
-                recurrent=recurrent)
+                recurrent=recurrent, compute_dtype=compute_dtype)
   if name == 'rnn':
     kwargs['activation'] = activation
   return CELLS[name](**kwargs)

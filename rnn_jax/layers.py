@@ -27,6 +27,7 @@ class RNNStack(nn.Module):
   recurrent: bool = True
   unroll: int = 1
   remat_chunk: int = 0  # see recurrence.run
+  compute_dtype: Any = None  # the matmuls' operand dtype, see cells.Cell
   one_hot_size: int = 0  # the width of one-hot inputs given as [T, B] ids
 
   @property
@@ -41,7 +42,8 @@ class RNNStack(nn.Module):
     return cells_lib.make_cell(self.cell, self.hidden_size,
                                activation=self.activation,
                                init_scale=self.init_scale,
-                               recurrent=self.recurrent)
+                               recurrent=self.recurrent,
+                               compute_dtype=self.compute_dtype)
 
   def initial_carry(self, batch_size: int) -> tuple[Any, ...]:
     cell = self.make_cell()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import chex
 import flax.linen as nn
 import jax
@@ -18,6 +21,13 @@ def _uniform(scale: float):
   def init(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -scale, scale)
   return init
+
+
+def _mixed_dense_dot(x, kernel, dimension_numbers, precision=None, *, dtype):
+  """nn.Dense's matmul as `cells.mixed_dot` (a 2-D kernel contracts the
+  inputs' last axis with its first)."""
+  del dimension_numbers, precision
+  return cells_lib.mixed_dot(x, kernel, dtype)
 
 
 class LanguageModel(nn.Module):
@@ -40,6 +50,9 @@ class LanguageModel(nn.Module):
   tie_weights: bool = False
   unroll: int = 1
   remat_chunk: int = 0  # see recurrence.run
+  # The matmuls' operand dtype (e.g. jnp.bfloat16), accumulated in float32;
+  # parameters, states and logits stay float32. None: all float32.
+  compute_dtype: Any = None
 
   def setup(self):
     if self.tie_weights and self.embed_size != self.hidden_size:
@@ -51,6 +64,9 @@ class LanguageModel(nn.Module):
     self.stack = self._make_stack(parent=self)
     if not self.tie_weights:
       kwargs = {'kernel_init': init, 'bias_init': init} if init else {}
+      if self.compute_dtype is not None:
+        kwargs['dot_general'] = functools.partial(_mixed_dense_dot,
+                                                  dtype=self.compute_dtype)
       self.readout = nn.Dense(self.vocab_size, **kwargs)
     else:
       self.readout_bias = self.param('readout_bias', nn.initializers.zeros,
@@ -63,7 +79,8 @@ class LanguageModel(nn.Module):
         num_layers=self.num_layers, dropout=self.dropout,
         activation=self.activation, init_scale=self.init_scale,
         recurrent=self.recurrent, unroll=self.unroll,
-        remat_chunk=self.remat_chunk, one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
+        remat_chunk=self.remat_chunk, compute_dtype=self.compute_dtype,
+        one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
 
   def initial_carry(self, batch_size: int):
     """Zero state for a batch; needs no params (works on an unbound model)."""

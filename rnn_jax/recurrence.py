@@ -90,6 +90,9 @@ def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk):
 def _scan(cell, params, xp, carry, mask, reverse, unroll):
   """The forward scan; also returns, per step, what the backward pass needs:
   the carry before the step and the recurrent projection W_hh h_{t-1}."""
+  if cell.recurrent and cell.compute_dtype is not None:  # cast once, not per step
+    params = {**params, 'W_hh': params['W_hh'].astype(cell.compute_dtype)}
+
   def body(c, inputs):
     xp_t, m_t = inputs
     hp_t = cell.recurrent_projection(params, cell.hidden(c))
@@ -131,6 +134,8 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
   d_final, d_ys = cotangents
   small = {k: params[k] for k in cell.gate_params}
   w_hh_t = params['W_hh'].T
+  if cell.compute_dtype is not None:
+    w_hh_t = w_hh_t.astype(cell.compute_dtype)
 
   def body(state, inputs):
     d_c, d_small = state
@@ -140,7 +145,7 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
             cell, {**params, **s_}, c_, xp_, hp_, m_t), c, xp_t, hp_t, small)
     d_c_prev, d_xp, d_hp, d_s = vjp((d_c, dy_t))
     # h_{t-1} also fed hp_t = h_{t-1} W_hh.
-    d_h = cell.hidden(d_c_prev) + d_hp @ w_hh_t
+    d_h = cell.hidden(d_c_prev) + cell.dot(d_hp, w_hh_t)
     d_c_prev = cell.with_hidden(d_c_prev, d_h)
     d_small = jax.tree.map(jnp.add, d_small, d_s)
     return (d_c_prev, d_small), (d_xp, d_hp)
@@ -152,7 +157,12 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
   h_prev = cell.hidden(carries)
   d_params = jax.tree.map(jnp.zeros_like, params)
   d_params.update(d_small)
-  d_params['W_hh'] = jnp.einsum('tbh,tbg->hg', h_prev, d_hp)
+  if cell.compute_dtype is None:
+    d_params['W_hh'] = jnp.einsum('tbh,tbg->hg', h_prev, d_hp)
+  else:
+    d_params['W_hh'] = jnp.einsum(
+        'tbh,tbg->hg', h_prev.astype(cell.compute_dtype),
+        d_hp.astype(cell.compute_dtype), preferred_element_type=jnp.float32)
   return d_params, d_xp, d_carry, None
 
 

@@ -43,7 +43,7 @@ def test_short_run_writes_the_schema(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   with open(tmp_path / 'benchmark.json') as f:
     out = json.load(f)
-  assert out['matmul_peak_gflops'] > 0
+  assert out['matmul_peak_gflops'] > 0 and out['dtype'] == 'float32'
   rows = {(r['shape'], r['impl']): r for r in out['rows']}
   assert set(rows) == {('char_rnn_h64', i) for i in impls} | {
       ('compile_t50', 'rnn_jax')}
