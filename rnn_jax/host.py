@@ -1,13 +1,12 @@
 """The host process: memory that one training step frees, the next reuses.
 
-XLA on CPU allocates the temporaries of a compiled step as one block (142 MB
-for the char RNN with H=512 and batch 256). glibc's malloc serves a block
-that large with a fresh mmap and unmaps it when it is freed, so every step
-faults the block's pages in again and the kernel zeroes them: a quarter of
-that step's time went to page faults. `keep_freed_memory` makes malloc keep
-what is freed for reuse instead. The price is that the process's resident
-memory stays at its peak, which a training run reaches in its first steps
-anyway.
+XLA on CPU allocates the temporaries of a compiled step in large blocks.
+glibc's malloc serves large blocks with a fresh mmap and unmaps them when
+they are freed, so every step faults their pages in again and the kernel
+zeroes them (the PTB RNN's step: 10,000 page faults, a quarter of its
+time). `keep_freed_memory` makes malloc keep what is freed for
+reuse instead. The price is that the process's resident memory stays at its
+peak, which a training run reaches in its first steps anyway.
 """
 
 from __future__ import annotations
@@ -18,17 +17,19 @@ import sys
 # mallopt parameters, from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
-_M_ARENA_MAX = -8
 
 
 def keep_freed_memory() -> bool:
   """Has glibc's malloc keep and reuse freed memory; True if it took.
 
-  Three settings: no mmap for large blocks (they come from the heap), no
-  trimming of the heap's free top, and one arena for every thread (a worker
-  thread's arena maps any block over 64 MB afresh whatever the other two
-  say). Call it before JAX runs its first computation: threads that already
-  have their own arena keep it. A no-op (False) where malloc is not glibc's.
+  Two settings: no mmap for large blocks (they come from the heap) and no
+  trimming of a heap's free top. One limit stays: a worker thread's arena
+  still maps a block over 64 MB afresh (the char RNN with H=512 and batch
+  256 has a 142 MB one); one arena for all threads would cure that, but
+  their contention for it slowed ordinary runs down (a tagging preset's
+  one-step run: 55-71 s -> 77 s). Call it
+  before JAX runs its first computation. A no-op (False) where malloc is
+  not glibc's.
   """
   if not sys.platform.startswith('linux'):
     return False
@@ -38,4 +39,4 @@ def keep_freed_memory() -> bool:
     return False
   mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
   return all(mallopt(param, value) == 1 for param, value in (
-      (_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1)))
+      (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1)))
