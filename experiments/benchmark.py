@@ -197,10 +197,10 @@ def _flax(shape, num_steps, seed, unroll, dtype='float32'):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
+  compute_dtype = jnp.bfloat16 if dtype == 'bfloat16' else None
   cell_class = functools.partial(
       {'rnn': nn.SimpleCell, 'lstm': nn.OptimizedLSTMCell}[cell],
-      dtype=jnp.bfloat16 if dtype == 'bfloat16' else None)
-  dense_dtype = jnp.bfloat16 if dtype == 'bfloat16' else None
+      dtype=compute_dtype)
 
   class Model(nn.Module):
     @nn.compact
@@ -212,15 +212,15 @@ def _flax(shape, num_steps, seed, unroll, dtype='float32'):
         carry, x = nn.RNN(cell_class(hidden), return_carry=True)(
             x, initial_carry=carries[layer])
         new.append(carry)
-      return nn.Dense(vocab, dtype=dense_dtype)(x), tuple(new)
+      return nn.Dense(vocab, dtype=compute_dtype)(x), tuple(new)
 
   model = Model()
   probe = cell_class(hidden)
   carries = tuple(probe.initialize_carry(jax.random.PRNGKey(0),
                                          (batch, embed or vocab))
                   for _ in range(layers))
-  if dense_dtype is not None:  # flax cells carry their compute dtype
-    carries = jax.tree.map(lambda c: c.astype(dense_dtype), carries)
+  if compute_dtype is not None:  # flax cells carry their compute dtype
+    carries = jax.tree.map(lambda c: c.astype(compute_dtype), carries)
   data = _batches(shape, num_steps, seed)
   params = model.init(jax.random.PRNGKey(seed), data[0][:, :-1],
                       carries)['params']

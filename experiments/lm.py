@@ -147,10 +147,10 @@ def validate(config):
       'train.loss_reduction': LOSS_REDUCTIONS,
   })
   training.validate_config(config)
-  configlib.check_at_least(config, dict.fromkeys([
+  configlib.check_at_least(config, {**dict.fromkeys([
       'model.hidden_size', 'model.num_layers', 'data.batch_size',
-      'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1))
-  configlib.check_at_least(config, {'model.remat_chunk': 0})
+      'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1),
+      'model.remat_chunk': 0})
   configlib.check_fraction(config, ['model.dropout'])
   if config.model.bidirectional:
     raise InputError('config field model.bidirectional: a language model '
