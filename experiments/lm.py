@@ -52,6 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
                              # many steps in the backward pass (long num_steps)
       dtype='float32',       # bfloat16: the matmuls' operands (mixed
                              # precision; params, states, logits float32)
+      cudnn=False,           # lstm: cuDNN's fused kernel on CUDA GPUs (a slow
+                             # scan reference elsewhere; float32, no remat)
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='timemachine',    # timemachine | tinyshakespeare | ptb | files
@@ -152,6 +154,12 @@ def validate(config):
       'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1),
       'model.remat_chunk': 0})
   configlib.check_fraction(config, ['model.dropout'])
+  m = config.model
+  if m.cudnn and (m.cell != 'lstm' or not m.recurrent or m.remat_chunk
+                  or m.dtype != 'float32'):
+    raise InputError('config field model.cudnn: cuDNN runs a recurrent '
+                     'float32 LSTM (model.cell=lstm, model.dtype=float32, '
+                     'model.remat_chunk=0)')
   if config.model.bidirectional:
     raise InputError('config field model.bidirectional: a language model '
                      'reads left to right; a backward direction would see '
@@ -169,7 +177,8 @@ def make_model(config, vocab_size: int) -> models.LanguageModel:
       hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout,
       activation=m.activation, init_scale=m.init_scale or None,
       recurrent=m.recurrent, tie_weights=m.tie_weights, unroll=m.unroll,
-      remat_chunk=m.remat_chunk, compute_dtype=COMPUTE_DTYPES[m.dtype])
+      remat_chunk=m.remat_chunk, compute_dtype=COMPUTE_DTYPES[m.dtype],
+      cudnn=m.cudnn)
 
 
 class LMTask:

@@ -28,6 +28,7 @@ class RNNStack(nn.Module):
   unroll: int = 1
   remat_chunk: int = 0  # see recurrence.run
   compute_dtype: Any = None  # the matmuls' operand dtype, see cells.Cell
+  cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
   one_hot_size: int = 0  # the width of one-hot inputs given as [T, B] ids
 
   @property
@@ -70,7 +71,8 @@ class RNNStack(nn.Module):
         final, ys = recurrence.run(cell, params, xs, carry=carry[index],
                                    mask=mask, reverse=bool(direction),
                                    unroll=self.unroll,
-                                   remat_chunk=self.remat_chunk)
+                                   remat_chunk=self.remat_chunk,
+                                   cudnn=self.cudnn)
         new_carry.append(final)
         outputs.append(ys)
       xs = jnp.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]

@@ -53,6 +53,7 @@ class LanguageModel(nn.Module):
   # The matmuls' operand dtype (e.g. jnp.bfloat16), accumulated in float32;
   # parameters, states and logits stay float32. None: all float32.
   compute_dtype: Any = None
+  cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
 
   def setup(self):
     if self.tie_weights and self.embed_size != self.hidden_size:
@@ -80,7 +81,7 @@ class LanguageModel(nn.Module):
         activation=self.activation, init_scale=self.init_scale,
         recurrent=self.recurrent, unroll=self.unroll,
         remat_chunk=self.remat_chunk, compute_dtype=self.compute_dtype,
-        one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
+        cudnn=self.cudnn, one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
 
   def initial_carry(self, batch_size: int):
     """Zero state for a batch; needs no params (works on an unbound model)."""

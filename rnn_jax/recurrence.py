@@ -10,6 +10,8 @@ import functools
 
 import chex
 import jax
+import jax.extend
+from jax.experimental import rnn as jax_rnn
 import jax.numpy as jnp
 
 from rnn_jax import cells as cells_lib
@@ -22,7 +24,7 @@ def lengths_to_mask(lengths: jax.Array, num_steps: int) -> jax.Array:
 
 def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
         mask: jax.Array | None = None, reverse: bool = False,
-        unroll: int = 1, remat_chunk: int = 0):
+        unroll: int = 1, remat_chunk: int = 0, cudnn: bool = False):
   """Runs `cell` over `xs` and returns (final_carry, ys).
 
   Args:
@@ -42,6 +44,10 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       (about one more forward pass of compute, and the memory of the
       recurrence's intermediates shrinks from the whole sequence to one
       chunk). The gradients are the same.
+    cudnn: an LSTM through cuDNN's fused kernel (`jax.experimental.rnn`) on
+      CUDA GPUs; elsewhere the same packed weights run through that module's
+      scan reference (for checking, not for speed). Needs float32, no
+      remat_chunk, and a mask that is padding at the end only.
 
   Returns:
     final carry, and ys [T, B, H].
@@ -53,6 +59,8 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
     carry = cell.initial_carry(batch, jnp.float32 if ids else xs.dtype)
   if mask is not None:
     chex.assert_shape(mask, (num_steps, batch))
+  if cudnn:
+    return _cudnn_lstm(cell, params, xs, carry, mask, reverse)
   # Hoisted: one [T*B, D] x [D, G*H] matmul instead of T small ones.
   xp = cell.input_projection(params, xs)
   if not cell.recurrent:
@@ -85,6 +93,51 @@ def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk):
 
   final, ys = jax.lax.scan(one_chunk, carry, (xp, mask), reverse=reverse)
   return final, ys.reshape(num_chunks * chunk, batch, -1)[:num_steps]
+
+
+def _cudnn_lstm(cell, params, xs, carry, mask, reverse):
+  """`run` for an LSTM as one `jax.experimental.rnn.lstm` call."""
+  if not (isinstance(cell, cells_lib.LSTM) and cell.recurrent
+          and cell.compute_dtype is None):
+    raise ValueError('cudnn=True runs a float32, recurrent LSTM only; '
+                     f'got {cell}')
+  num_steps, batch = xs.shape[:2]
+  if jnp.issubdtype(xs.dtype, jnp.integer):
+    xs = jax.nn.one_hot(xs, params['W_xh'].shape[0])
+  lengths = (jnp.full((batch,), num_steps, jnp.int32) if mask is None
+             else mask.sum(0, dtype=jnp.int32))
+  x = jnp.swapaxes(xs, 0, 1)  # cuDNN is batch-major here
+  if reverse:  # each sequence reversed within its length, padding kept last
+    x = _reverse_within_lengths(x, lengths)
+  # cuDNN's layout: W_ih [4H, D], W_hh [4H, H] (gates i, f, g, o, the order of
+  # cells.LSTM), then an input and a recurrent bias; ours is the one bias.
+  weights = jnp.concatenate([params['W_xh'].T.ravel(), params['W_hh'].T.ravel(),
+                             params['b_h'], jnp.zeros_like(params['b_h'])])
+  c_0, h_0 = carry
+  shape = (xs.shape[-1], cell.hidden_size, 1, 0.0, False)  # one direction
+  if _on_cuda():
+    y, h_n, c_n = jax_rnn.lstm(x, h_0[None], c_0[None], weights, lengths,
+                               *shape)
+  else:
+    unpacked = jax_rnn.unpack_lstm_weights(weights, *shape[:3], False)
+    y, h_n, c_n = jax_rnn.lstm_ref(x, h_0[None], c_0[None], *unpacked,
+                                   lengths, *shape)
+  if reverse:
+    y = _reverse_within_lengths(y, lengths)
+  return (c_n[0], h_n[0]), jnp.swapaxes(y, 0, 1)
+
+
+def _on_cuda() -> bool:
+  backend = jax.extend.backend.get_backend()
+  return backend.platform == 'gpu' and 'cuda' in backend.platform_version.lower()
+
+
+def _reverse_within_lengths(x, lengths):
+  """x [B, T, ...]: steps 0..len-1 of each row reversed, the rest in place."""
+  t = jnp.arange(x.shape[1])[None, :]
+  index = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+  return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)),
+                             axis=1)
 
 
 def _scan(cell, params, xp, carry, mask, reverse, unroll):

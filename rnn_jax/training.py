@@ -564,7 +564,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
 
 _LOCKS: dict[str, Any] = {}   # workdir -> open lock file, for the process
 # Model fields that may change between a run and its resumption.
-_SHAPELESS = re.compile(r'dropout|unroll|remat_chunk|dtype')
+_SHAPELESS = re.compile(r'dropout|unroll|remat_chunk|dtype|cudnn')
 
 
 def write_config(workdir: str, config):
@@ -572,7 +572,8 @@ def write_config(workdir: str, config):
 
   Refuses (InputError) a workdir that another live run holds, and one whose
   checkpoints were trained with different `model.*` fields (resuming them
-  would not fit; dropout rates, `unroll`, `remat_chunk` and `dtype` may change). Every experiment calls this before writing anything else.
+  would not fit; dropout rates, `unroll`, `remat_chunk`, `dtype` and `cudnn`
+  may change). Every experiment calls this before writing anything else.
   """
   os.makedirs(workdir, exist_ok=True)
   key = os.path.realpath(workdir)
