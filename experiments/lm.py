@@ -160,7 +160,7 @@ def validate(config):
     raise InputError('config field model.cudnn: cuDNN runs a recurrent '
                      'float32 LSTM (model.cell=lstm, model.dtype=float32, '
                      'model.remat_chunk=0)')
-  if config.model.bidirectional:
+  if m.bidirectional:
     raise InputError('config field model.bidirectional: a language model '
                      'reads left to right; a backward direction would see '
                      'the tokens it must predict')

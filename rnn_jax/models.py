@@ -81,7 +81,8 @@ class LanguageModel(nn.Module):
         activation=self.activation, init_scale=self.init_scale,
         recurrent=self.recurrent, unroll=self.unroll,
         remat_chunk=self.remat_chunk, compute_dtype=self.compute_dtype,
-        cudnn=self.cudnn, one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
+        cudnn=self.cudnn,
+        one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
 
   def initial_carry(self, batch_size: int):
     """Zero state for a batch; needs no params (works on an unbound model)."""

@@ -114,14 +114,15 @@ def _cudnn_lstm(cell, params, xs, carry, mask, reverse):
   weights = jnp.concatenate([params['W_xh'].T.ravel(), params['W_hh'].T.ravel(),
                              params['b_h'], jnp.zeros_like(params['b_h'])])
   c_0, h_0 = carry
-  shape = (xs.shape[-1], cell.hidden_size, 1, 0.0, False)  # one direction
+  # input_size, hidden_size, num_layers, dropout, bidirectional
+  sizes = (xs.shape[-1], cell.hidden_size, 1, 0.0, False)
   if _on_cuda():
     y, h_n, c_n = jax_rnn.lstm(x, h_0[None], c_0[None], weights, lengths,
-                               *shape)
+                               *sizes)
   else:
-    unpacked = jax_rnn.unpack_lstm_weights(weights, *shape[:3], False)
+    unpacked = jax_rnn.unpack_lstm_weights(weights, *sizes[:3], False)
     y, h_n, c_n = jax_rnn.lstm_ref(x, h_0[None], c_0[None], *unpacked,
-                                   lengths, *shape)
+                                   lengths, *sizes)
   if reverse:
     y = _reverse_within_lengths(y, lengths)
   return (c_n[0], h_n[0]), jnp.swapaxes(y, 0, 1)
