@@ -18,7 +18,8 @@ from conftest import REPO, launch, read_summary, tiny_args, tiny_data
 _ARGS = dict(data__batch_size=4, data__eval_batch_size=4, train__max_steps=40,
              train__log_every_steps=5, train__num_epochs=1000,
              model__dropout=0.1)
-_FOUR_DEVICES = {'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
+_FOUR_DEVICES = {'XLA_FLAGS': os.environ['XLA_FLAGS']
+                 + ' --xla_force_host_platform_device_count=4'}
 
 
 def _losses(workdir):
