@@ -354,7 +354,8 @@ def matmul_peak_gflops(dtype: str = 'float32', size: int = 2048,
 
 def _child():
   """Entry point of a row's process: spec as JSON in argv, row on stdout."""
-  host.keep_freed_memory()  # as launch.py does, for every implementation
+  host.keep_freed_memory()  # as launch.py and the lm do, for every
+  host.dispatch_on_calling_thread()  # implementation
   spec = json.loads(sys.argv[1])
   row = ({'matmul_peak_gflops': matmul_peak_gflops(spec['dtype'])}
          if spec.get('matmul_peak') else measure(spec))

@@ -17,6 +17,7 @@ from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import distributed
+from rnn_jax import host
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import training
@@ -295,6 +296,7 @@ def _write_sample(workdir: str, config, text: str):
 
 def run(config, workdir: str) -> dict:
   """Trains (or resumes), evaluates, generates; writes summary.json."""
+  host.dispatch_on_calling_thread()  # one batch shape: nothing to overlap
   validate(config)
   vocab, ids = load_corpus(config.data)
   task = LMTask(config, len(vocab), ids)

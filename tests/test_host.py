@@ -11,12 +11,13 @@ from conftest import REPO
 
 # Two of the benchmark's train steps. Without the malloc settings the
 # PTB-small LSTM's step faults in about 13,000 pages of 4 KB afresh; without
-# the synchronous dispatch, the char RNN with H=512 and batch 256 faults in
+# dispatch_on_calling_thread, the char RNN with H=512 and batch 256 faults in
 # 36,000 (its 142 MB block, in a worker thread's arena).
 _PROGRAM = """
 import resource, sys
 from rnn_jax import host
 took = host.keep_freed_memory()
+host.dispatch_on_calling_thread()
 from experiments import benchmark
 for shape in ('ptb_small_lstm', 'char_rnn_h512_b256'):
   compile_step, run = benchmark._rnn_jax(shape, benchmark.SHAPES[shape][5], 0, 0)
