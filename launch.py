@@ -14,6 +14,7 @@ from absl import flags
 import experiments
 from rnn_jax import configlib
 from rnn_jax import distributed
+from rnn_jax import driver
 from rnn_jax import host
 from rnn_jax import sweeps
 from rnn_jax import training
@@ -129,16 +130,18 @@ def main(argv):
   preset_name = preset_name or module.DEFAULT_PRESET
   workdir = FLAGS.workdir or os.path.join('workdirs', preset_name or experiment)
 
-  if FLAGS.mode != 'train' and not hasattr(module, 'evaluate'):
+  # The benchmark is no training run: it has its own run() and no modes.
+  trains = not hasattr(module, 'run')
+  if FLAGS.mode != 'train' and not trains:
     raise InputError(f'--experiment={experiment} has no --mode={FLAGS.mode}')
   if FLAGS.mode != 'train':
     config = _saved_config(module, workdir, overrides)
     if FLAGS.mode == 'eval':
-      module.evaluate(config, workdir, FLAGS.checkpoint)
+      driver.evaluate(module, config, workdir, FLAGS.checkpoint)
     else:
       lines = _read_inputs()
-      print('\n'.join(module.predict(config, workdir, lines, FLAGS.checkpoint)),
-            flush=True)
+      print('\n'.join(driver.predict(module, config, workdir, lines,
+                                     FLAGS.checkpoint)), flush=True)
     return 0
   for flag in ('checkpoint', 'input', 'input_file'):
     if FLAGS[flag].present:
@@ -150,7 +153,10 @@ def main(argv):
   else:
     config = module.get_config()
   config = configlib.apply_overrides(config, overrides)
-  module.run(config, workdir)
+  if trains:
+    driver.train(module, config, workdir)
+  else:
+    module.run(config, workdir)
   return 0
 
 
@@ -206,7 +212,7 @@ def _saved_config(module, workdir: str, overrides):
     raise InputError(f'{saved}: not a config of --experiment='
                      f'{module.NAME} ({str(e).splitlines()[0][:120]})') from None
   config = configlib.apply_overrides(base, overrides)
-  module.validate(config)
+  driver.validate(module, config)
   return config
 
 

@@ -67,10 +67,14 @@ def check_run(experiment: str, preset: str, overrides: dict[str, str]):
   """Rejects what a run would reject before writing anything: an unknown
   experiment, preset or field, a value of the wrong type or out of range."""
   from rnn_jax import configlib  # pylint: disable=g-import-not-at-top
+  from rnn_jax import driver  # pylint: disable=g-import-not-at-top
   module = get_experiment(experiment)
   preset_module = get_preset(preset)
   if preset_module.EXPERIMENT != experiment:
     raise InputError(f'preset {preset!r} is for --experiment='
                      f'{preset_module.EXPERIMENT}, not {experiment}')
-  module.validate(configlib.apply_overrides(preset_module.get_config(),
-                                            overrides))
+  config = configlib.apply_overrides(preset_module.get_config(), overrides)
+  if hasattr(module, 'run'):   # the benchmark
+    module.validate(config)
+  else:
+    driver.validate(module, config)

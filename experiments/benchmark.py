@@ -169,6 +169,7 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32'):
   from experiments import lm  # pylint: disable=g-import-not-at-top
   from rnn_jax import optim  # pylint: disable=g-import-not-at-top
   from rnn_jax import training  # pylint: disable=g-import-not-at-top
+  from rnn_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
   cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
   config = lm.get_config()
   config.model.update(cell=cell, hidden_size=hidden, num_layers=layers,
@@ -177,9 +178,10 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32'):
     config.model.unroll = unroll
   config.data.update(batch_size=batch, num_steps=num_steps)
   # The stream needs a few batches of text; the timed batches are _batches'.
-  ids = {split: np.arange(4 * batch * (num_steps + 1)) % vocab
-         for split in ('train', 'valid', 'test')}
-  task = lm.LMTask(config, vocab, ids)
+  tokens = {split: [str(i % vocab) for i in range(4 * batch * (num_steps + 1))]
+            for split in ('train', 'valid', 'test')}
+  task = lm.LMTask(config, tokens,
+                   {'vocab': vocab_lib.Vocab([str(i) for i in range(vocab)])})
   schedule = optim.make_schedule('constant', 1.0, 1, 1)
   tx = optim.make_optimizer('sgd', schedule, clip_norm=1.0)
   state = training.initial_state(task, tx, seed)

@@ -17,19 +17,24 @@ from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import distributed
-from rnn_jax import host
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import training
 from rnn_jax.data import builders
-from rnn_jax.data import files
+from rnn_jax.data import corpus
 from rnn_jax.data import pipelines
-from rnn_jax.data import vocab as vocab_lib
+from rnn_jax.data import readers
 from rnn_jax.errors import InputError
 
 NAME = 'lm'
 DEFAULT_PRESET = 'timemachine_rnn'
 LOSS_REDUCTIONS = ('token_mean', 'sequence_sum')
+PREDICTION_FILES = ()
+# One batch shape: nothing for asynchronous dispatch to overlap, and the
+# step's temporaries come from the main heap (see rnn_jax/host.py).
+DISPATCH_ON_CALLING_THREAD = True
+# model.dtype -> the models' compute_dtype (None: float32 throughout).
+COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -41,7 +46,6 @@ def get_config() -> ml_collections.ConfigDict:
       cell='rnn',            # rnn | gru | lstm
       hidden_size=256,
       num_layers=1,
-      bidirectional=False,   # not meaningful for a left-to-right LM
       dropout=0.0,
       embed_size=0,          # 0: one-hot inputs (the lecture's x_t)
       activation='tanh',     # rnn cell only: tanh | relu
@@ -59,7 +63,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       name='timemachine',    # timemachine | tinyshakespeare | ptb | files
       level='char',          # char | word
-      preprocess='d2l',      # d2l (letters and spaces, lower case) | none
+      preprocess='auto',     # none | d2l (letters and spaces, lower case) |
+                             # auto: d2l for timemachine, none otherwise
       eos=True,              # word level: <eos> after each line
       min_freq=1,
       batch_size=32,
@@ -79,8 +84,8 @@ def get_config() -> ml_collections.ConfigDict:
       eval_every_epochs=5,
   )
   c.generate = ml_collections.ConfigDict(dict(
-      prefix='time traveller',
-      num_tokens=60,
+      prefix='time traveller',  # a prefix outside the vocabulary is replaced
+      num_tokens=60,            # by the train text's first tokens
       temperature=0.0,       # 0: greedy
       top_k=0,
       top_p=1.0,
@@ -88,68 +93,17 @@ def get_config() -> ml_collections.ConfigDict:
   return c
 
 
-# ----------------------------------------------------------------------------
-# Data.
-
-
-def _split_lines(dc) -> dict[str, list[str]]:
-  if dc.name != 'files':
-    return builders.load_lines(dc.name)
-  lines = {'train': files.read_lines(dc.train, what='data.train file')}
-  for split in ('valid', 'test'):
-    if dc[split]:
-      lines[split] = files.read_lines(dc[split], what=f'data.{split} file')
-  if len(lines) == 3:
-    return lines
-  if len(lines) == 2:
-    raise InputError('give both data.valid and data.test, or neither')
-  # Only a train file: its last fractions become valid and test, by lines.
-  text = lines['train']
-  n = len(text)
-  n_test = int(n * dc.test_fraction)
-  n_valid = int(n * dc.valid_fraction)
-  if n_test < 1 or n_valid < 1:
-    raise InputError(f'{dc.train}: {n} lines are too few to split off '
-                     'valid and test; give data.valid and data.test')
-  return {'train': text[:n - n_valid - n_test],
-          'valid': text[n - n_valid - n_test:n - n_test],
-          'test': text[n - n_test:]}
-
-
-def load_corpus(dc) -> tuple[vocab_lib.Vocab, dict[str, np.ndarray]]:
-  """Tokenises the three splits and builds the vocab on train."""
-  lines = _split_lines(dc)
-  tokens = {split: pipelines.tokenize(lines[split], dc.level,
-                                      preprocess=dc.preprocess, eos=dc.eos)
-            for split in ('train', 'valid', 'test')}
-  for split, toks in tokens.items():
-    if len(toks) < 2:
-      raise InputError(f'{dc.name}: the {split} split has no text')
-  reserved = [vocab_lib.UNK]
-  if dc.level == 'word' and dc.eos:
-    reserved.append(vocab_lib.EOS)
-  vocab = vocab_lib.Vocab.build(tokens['train'], min_freq=dc.min_freq,
-                                reserved=reserved)
-  return vocab, {s: vocab.encode(t) for s, t in tokens.items()}
-
-
-# model.dtype -> the models' compute_dtype (None: float32 throughout).
-COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
-
-
 def validate(config):
-  """Rejects values no code path accepts, before anything is written."""
   configlib.check_choices(config, {
       'model.cell': tuple(cells.CELLS),
       'model.activation': tuple(cells.ACTIVATIONS),
       'model.dtype': tuple(COMPUTE_DTYPES),
       'data.level': ('char', 'word'),
-      'data.preprocess': pipelines.PREPROCESSORS,
+      'data.preprocess': pipelines.PREPROCESSORS + ('auto',),
       'data.partition': pipelines.PARTITIONS,
       'data.name': tuple(builders.registered('lm')) + ('files',),
       'train.loss_reduction': LOSS_REDUCTIONS,
   })
-  training.validate_config(config)
   configlib.check_at_least(config, {**dict.fromkeys([
       'model.hidden_size', 'model.num_layers', 'data.batch_size',
       'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1),
@@ -161,44 +115,62 @@ def validate(config):
     raise InputError('config field model.cudnn: cuDNN runs a recurrent '
                      'float32 LSTM (model.cell=lstm, model.dtype=float32, '
                      'model.remat_chunk=0)')
-  if m.bidirectional:
-    raise InputError('config field model.bidirectional: a language model '
-                     'reads left to right; a backward direction would see '
-                     'the tokens it must predict')
 
 
-# ----------------------------------------------------------------------------
-# The task given to the training loop.
+def load_data(config) -> dict[str, list[str]]:
+  return corpus.load_tokens(config.data)
 
 
 def make_model(config, vocab_size: int) -> models.LanguageModel:
-  m = config.model
-  return models.LanguageModel(
-      vocab_size=vocab_size, embed_size=m.embed_size, cell=m.cell,
-      hidden_size=m.hidden_size, num_layers=m.num_layers, dropout=m.dropout,
-      activation=m.activation, init_scale=m.init_scale or None,
-      recurrent=m.recurrent, tie_weights=m.tie_weights, unroll=m.unroll,
-      remat_chunk=m.remat_chunk, compute_dtype=COMPUTE_DTYPES[m.dtype],
-      cudnn=m.cudnn)
+  fields = dict(config.model)
+  compute_dtype = COMPUTE_DTYPES[fields.pop('dtype')]
+  return models.LanguageModel(vocab_size=vocab_size,
+                              compute_dtype=compute_dtype, **fields)
 
 
 class LMTask:
   """Language modelling as a `training.Task`."""
 
-  def __init__(self, config, vocab_size: int, ids: dict[str, np.ndarray]):
+  def __init__(self, config, tokens, vocabs=None):
     dc = config.data
-    self.config, self.ids = config, ids
-    self.model = make_model(config, vocab_size)
+    self.config = config
+    self.vocabs = (vocabs if vocabs is not None else
+                   {'vocab': corpus.build_vocab(tokens['train'], dc)})
+    self.vocab = self.vocabs['vocab']
+    self.model = make_model(config, len(self.vocab))
+    self.steps_per_epoch = 0
+    self.reset_carry_every_batch = dc.partition == 'random'
+    if tokens is None:  # predict mode
+      return
+    self.ids = corpus.encode(tokens, self.vocab)
     self.stream = pipelines.LMStream(
-        ids['train'], dc.batch_size, dc.num_steps, partition=dc.partition,
+        self.ids['train'], dc.batch_size, dc.num_steps, partition=dc.partition,
         seed=config.seed)
     self.steps_per_epoch = self.stream.steps_per_epoch
-    self.reset_carry_every_batch = dc.partition == 'random'
     for split in ('valid', 'test'):
-      if len(ids[split]) <= dc.eval_batch_size:
+      if len(self.ids[split]) <= dc.eval_batch_size:
         raise InputError(f'{dc.name}: the {split} split has '
-                         f'{len(ids[split])} tokens, fewer than '
+                         f'{len(self.ids[split])} tokens, fewer than '
                          f'data.eval_batch_size={dc.eval_batch_size}')
+    if vocabs is None:
+      self._choose_prefix(tokens['train'])
+
+  def _choose_prefix(self, train_tokens):
+    """A generation prefix the vocabulary can read: the configured one, or
+    as many of the train text's first tokens."""
+    gc = self.config.generate
+    prefix = corpus.tokenize([gc.prefix], self.config.data, eos=False)
+    if prefix and all(t in self.vocab.stoi for t in prefix):
+      return
+    chosen = join_tokens(train_tokens[:max(len(prefix), 1)], self.config)
+    print(f'generate.prefix {gc.prefix!r} is not in the vocabulary of '
+          f'{self.config.data.name}: generating from {chosen!r}, the start of '
+          'the train text', flush=True)
+    gc.prefix = chosen
+
+  def describe(self) -> str:
+    return (f'{self.config.data.name}: vocab {len(self.vocab)}, tokens '
+            + ', '.join(f'{s} {len(v):,}' for s, v in self.ids.items()))
 
   def init_params(self, rng):
     dc = self.config.data
@@ -214,7 +186,8 @@ class LMTask:
     rngs = {'dropout': rng} if train else {}
     logits, carry = self.model.apply({'params': params}, batch['inputs'],
                                      carry, train=train, rngs=rngs)
-    nll, count = metrics.cross_entropy(logits, batch['targets'])
+    nll, count = metrics.cross_entropy(logits, batch['targets'],
+                                       batch.get('mask'))
     if self.config.train.loss_reduction == 'sequence_sum':
       loss = nll / batch['inputs'].shape[0]
     else:
@@ -237,100 +210,67 @@ class LMTask:
             'bits_per_token': metrics.bits_per_token(m['loss'])}
 
 
+def make_task(config, data, workdir: str, vocabs=None) -> LMTask:
+  del workdir
+  return LMTask(config, data, vocabs)
+
+
 # ----------------------------------------------------------------------------
 # Generation.
 
 
-def encode_prefix(config, vocab: vocab_lib.Vocab, prefix: str,
-                  what: str = 'generate.prefix') -> list[str]:
-  """The prefix's tokens; every one must be in the vocabulary (an unknown
-  one would be read as <unk>, which a character model never trained)."""
-  dc = config.data
-  tokens = pipelines.tokenize([prefix], dc.level, preprocess=dc.preprocess,
-                              eos=False)
-  if not tokens:
+def join_tokens(tokens: list[str], config) -> str:
+  return ('' if config.data.level == 'char' else ' ').join(tokens)
+
+
+def generate(task: LMTask, params, prefix: str, seed: int = 0,
+             what: str = 'generate.prefix') -> str:
+  """`prefix` followed by `generate.num_tokens` generated tokens; every
+  token of the prefix must be in the vocabulary (an unknown one would be
+  read as <unk>, which a character model never trained); `what` names the
+  prefix in errors."""
+  gc, vocab = task.config.generate, task.vocab
+  prefix_tokens = corpus.tokenize([prefix], task.config.data, eos=False)
+  if not prefix_tokens:
     raise InputError(f'{what}: no tokens in {prefix!r}')
-  unknown = [t for t in tokens if t not in vocab.stoi]
+  unknown = [t for t in prefix_tokens if t not in vocab.stoi]
   if unknown:
     raise InputError(f'{what}: {unknown[0]!r} is not in the vocabulary of '
                      'the trained model'
-                     + (f' (write {vocab_lib.UNK} for it)'
+                     + (f' (write {vocab.itos[vocab.unk_id]} for it)'
                         if vocab.unk_id is not None else ''))
-  return tokens
-
-
-def generate(config, params, vocab: vocab_lib.Vocab, prefix: str,
-             seed: int = 0, what: str = 'generate.prefix') -> str:
-  """`prefix` followed by `generate.num_tokens` generated tokens; `what`
-  names the prefix in errors."""
-  gc, dc = config.generate, config.data
-  model = make_model(config, len(vocab))
-  prefix_tokens = encode_prefix(config, vocab, prefix, what)
-  prefix = jnp.asarray(vocab.encode(prefix_tokens))[None, :]
+  model = task.model
 
   def step_fn(p, tokens, carry):
     logits, carry = model.apply({'params': p}, tokens[:, None], carry)
     return logits[:, 0], carry
 
-  ids = decoding.generate(step_fn, params, prefix, model.initial_carry(1),
-                          jax.random.PRNGKey(seed), num_tokens=gc.num_tokens,
-                          temperature=gc.temperature, top_k=gc.top_k,
-                          top_p=gc.top_p)
-  sep = '' if dc.level == 'char' else ' '
-  return sep.join(prefix_tokens + vocab.decode(np.asarray(ids[0])))
+  ids = decoding.generate(
+      step_fn, params, jnp.asarray(vocab.encode(prefix_tokens))[None, :],
+      model.initial_carry(1), jax.random.PRNGKey(seed),
+      num_tokens=gc.num_tokens, temperature=gc.temperature, top_k=gc.top_k,
+      top_p=gc.top_p)
+  return join_tokens(prefix_tokens + vocab.decode(np.asarray(ids[0])),
+                     task.config)
 
 
-def _write_sample(workdir: str, config, text: str):
-  gc = config.generate
+def write_outputs(task: LMTask, params, predictions, directory: str) -> dict:
+  """A sample from generate.prefix, printed and appended to samples.txt."""
+  del predictions
+  gc = task.config.generate
+  text = generate(task, params, gc.prefix, task.config.seed)
   print(f'generated: {text}', flush=True)
-  if not distributed.is_primary():
-    return
-  with open(os.path.join(workdir, 'samples.txt'), 'a', encoding='utf-8') as f:
-    f.write(f'# prefix={gc.prefix!r} temperature={gc.temperature} '
-            f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
+  if distributed.is_primary():
+    with open(os.path.join(directory, 'samples.txt'), 'a',
+              encoding='utf-8') as f:
+      f.write(f'# prefix={gc.prefix!r} temperature={gc.temperature} '
+              f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
+  return {}
 
 
-# ----------------------------------------------------------------------------
-# Entry points.
-
-
-def run(config, workdir: str) -> dict:
-  """Trains (or resumes), evaluates, generates; writes summary.json."""
-  host.dispatch_on_calling_thread()  # one batch shape: nothing to overlap
-  validate(config)
-  vocab, ids = load_corpus(config.data)
-  task = LMTask(config, len(vocab), ids)
-  print(f'{config.data.name}: vocab {len(vocab)}, tokens '
-        + ', '.join(f'{s} {len(v):,}' for s, v in ids.items()), flush=True)
-  encode_prefix(config, vocab, config.generate.prefix)  # before training
-  training.write_config(workdir, config)
-  vocab.save(os.path.join(workdir, 'vocab.json'))
-
-  result = training.train_and_evaluate(task, config, workdir)
-  _write_sample(workdir, config, generate(
-      config, result['state'].params, vocab, config.generate.prefix,
-      config.seed))
-  return training.write_summary(
-      workdir, {'experiment': NAME, 'preset': config.preset,
-                **result['summary']})
-
-
-def evaluate(config, workdir: str, step: int | None = None) -> dict:
-  """Recomputes the valid and test perplexity of a checkpoint."""
-  params, step = training.load_params(workdir, step)
-  vocab, ids = load_corpus(config.data)
-  task = LMTask(config, len(vocab), ids)
-  return training.write_summary(
-      training.evaluation_dir(workdir, step),
-      training.evaluate_checkpoint(task, config, params, step, NAME))
-
-
-def predict(config, workdir: str, prefixes: list[str],
-            step: int | None = None) -> list[str]:
-  """Each prefix continued by the trained model (config.generate says how);
-  needs only the workdir."""
-  vocab = training.load_vocab(workdir, 'vocab.json', NAME)
-  params, _ = training.load_params(workdir, step)
-  return [generate(config, params, vocab, prefix, config.seed,
-                   what=f'input line {i}')
+def predict(task: LMTask, params, prefixes: list[str]) -> list[str]:
+  """Each prefix continued by the trained model (config.generate says how),
+  on one line: newlines and tabs it generates are escaped (\\n, \\t)."""
+  return [readers.escape_field(generate(task, params, prefix, task.config.seed,
+                                        what=f'input line {i}'))
           for i, prefix in enumerate(prefixes, 1)]

@@ -60,12 +60,14 @@ def macro_f1(confusion) -> float:
   return float(f1.mean()) if f1.size else 0.0
 
 
-def corpus_bleu(hypotheses: list[str], references: list[str]):
+def corpus_bleu(hypotheses: list[str], references: list[str],
+                lowercase: bool = False):
   """sacrebleu's corpus BLEU (its defaults: 13a tokenisation, exponential
-  smoothing) of detokenised text against one reference per sentence;
-  returns (score, sacrebleu's signature string)."""
+  smoothing; `lowercase` compares lower-cased text) of detokenised text
+  against one reference per sentence; returns (score, sacrebleu's
+  signature string)."""
   import sacrebleu  # pylint: disable=g-import-not-at-top
-  bleu = sacrebleu.metrics.BLEU()
+  bleu = sacrebleu.metrics.BLEU(lowercase=lowercase)
   score = bleu.corpus_score(list(hypotheses), [list(references)])
   return float(score.score), str(bleu.get_signature())
 

@@ -38,7 +38,6 @@ import orbax.checkpoint as ocp
 from rnn_jax import configlib
 from rnn_jax import distributed
 from rnn_jax import optim
-from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -100,7 +99,8 @@ def default_config(**overrides) -> ml_collections.ConfigDict:
       decay_rate=1.0,        # then x decay_rate every epoch
       warmup_steps=0,
       num_epochs=10,
-      max_steps=0,           # >0 stops early (still evaluates)
+      max_steps=0,           # >0 stops early (still evaluates); the
+                             # schedule still spans num_epochs
       log_every_steps=100,
       eval_every_epochs=1,
       eval_steps=0,          # >0: evaluate only the first batches of a split
@@ -265,11 +265,12 @@ def _zero():
   return distributed.replicate(np.zeros((), np.float32))
 
 
-def evaluate(task: Task, eval_step, params, split: str,
-             max_batches: int = 0) -> dict[str, float]:
-  """Runs `split` once (or its first `max_batches`), carrying state across."""
+def _eval_sums(task: Task, eval_step, params, split: str,
+               max_batches: int = 0) -> dict[str, Any]:
+  """The stats of `split` (or its first `max_batches`) summed, the carry
+  flowing from batch to batch."""
   carry = distributed.shard(task.initial_carry(split))
-  sums: dict[str, float] = {}
+  sums: dict[str, Any] = {}
   batches = task.eval_batches(split)
   if max_batches:
     batches = itertools.islice(batches, max_batches)
@@ -277,7 +278,14 @@ def evaluate(task: Task, eval_step, params, split: str,
     stats, carry = eval_step(params, distributed.shard(batch), carry)
     for k, v in jax.device_get(stats).items():
       sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
-  return summarize(task, sums)
+  return sums
+
+
+def evaluate(task: Task, eval_step, params, split: str,
+             max_batches: int = 0) -> dict[str, float]:
+  """The metrics of `split` (or of its first `max_batches`)."""
+  return summarize(task, _eval_sums(task, eval_step, params, split,
+                                    max_batches))
 
 
 def make_eval_step(task: Task):
@@ -290,26 +298,19 @@ def make_eval_step(task: Task):
 
 def evaluate_splits(task: Task, eval_step, params,
                     max_batches: int = 0) -> dict[str, float]:
-  """The final metrics, 'valid/...' and 'test/...', printed as they come:
-  what a training run reports at its end and `--mode=eval` recomputes."""
+  """The final metrics, 'valid/...' and 'test/...' (with `num_targets`, what
+  the loss was averaged over), printed as they come: what a training run
+  reports at its end and `--mode=eval` recomputes."""
   final = {}
   params = distributed.replicate(params)
   for split in ('valid', 'test'):
-    metrics = evaluate(task, eval_step, params, split, max_batches)
-    final.update({f'{split}/{k}': v for k, v in metrics.items()})
+    sums = _eval_sums(task, eval_step, params, split, max_batches)
+    metrics = summarize(task, sums)
     if metrics:
+      metrics['num_targets'] = int(sums['count'])
       print(f'final {split} | {_format_metrics(metrics)}', flush=True)
+    final.update({f'{split}/{k}': v for k, v in metrics.items()})
   return final
-
-
-def evaluate_checkpoint(task: Task, config, params, step: int,
-                        experiment: str) -> dict[str, Any]:
-  """The summary of `--mode=eval`: `evaluate_splits` of the parameters of
-  checkpoint `step`, labelled with the experiment, preset and step."""
-  final = evaluate_splits(task, make_eval_step(task), params,
-                          config.train.eval_steps)
-  return {'experiment': experiment, 'preset': config.preset,
-          'checkpoint': step, **final}
 
 
 def summarize(task: Task, sums: dict[str, Any]) -> dict[str, float]:
@@ -418,11 +419,11 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   wall_start = time.time()
   tc = config.train
   spe = task.steps_per_epoch
-  total_steps = tc.num_epochs * spe
-  if tc.max_steps:
-    total_steps = min(total_steps, tc.max_steps)
+  # The schedule spans the epochs; max_steps only stops the run early.
+  schedule_steps = tc.num_epochs * spe
+  total_steps = min(schedule_steps, tc.max_steps or schedule_steps)
   schedule = optim.make_schedule(
-      tc.schedule, tc.learning_rate, spe, total_steps,
+      tc.schedule, tc.learning_rate, spe, schedule_steps,
       decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
       warmup_steps=tc.warmup_steps)
   tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
@@ -656,23 +657,3 @@ def load_params(workdir: str, step: int | None = None):
                        f'read ({type(e).__name__}: '
                        f'{str(e).splitlines()[0][:200]})') from None
   return jax.device_get(restored['params']), step
-
-
-def load_vocab(workdir: str, name: str, experiment: str):
-  """A vocabulary a training run saved in `workdir`."""
-  path = os.path.join(workdir, name)
-  if not os.path.isfile(path):
-    raise InputError(f'no {name} in {workdir}: not a trained {experiment} '
-                     'workdir')
-  try:
-    return vocab_lib.Vocab.load(path)
-  except (ValueError, KeyError) as e:
-    raise InputError(f'{path}: not a vocabulary ({e})') from None
-
-
-def evaluation_dir(workdir: str, step: int) -> str:
-  """Where `--mode=eval` of checkpoint `step` writes: <workdir>/eval_<step>,
-  so that the training run's own files are never touched."""
-  path = os.path.join(workdir, f'eval_{step}')
-  os.makedirs(path, exist_ok=True)
-  return path

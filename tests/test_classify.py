@@ -12,10 +12,12 @@ import pytest
 
 from conftest import launch, requires_raw
 from experiments import classify
+from rnn_jax import driver
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax.data import builders
+from rnn_jax.data import labelled
 from rnn_jax.data import pipelines
 from rnn_jax.errors import InputError
 
@@ -133,10 +135,10 @@ def test_macro_f1_by_hand():
 
 
 def test_folds_partition_the_data_and_are_fixed():
-  fold = classify.fold_of(23, 10, seed=0)
+  fold = labelled.fold_of(23, 10, seed=0)
   sizes = np.bincount(fold, minlength=10)
   assert sizes.sum() == 23 and sizes.max() - sizes.min() <= 1
-  np.testing.assert_array_equal(fold, classify.fold_of(23, 10, seed=0))
+  np.testing.assert_array_equal(fold, labelled.fold_of(23, 10, seed=0))
 
 
 def _write(path, lines):
@@ -146,16 +148,16 @@ def _write(path, lines):
 
 def test_tsv_header_detection_and_errors(tmp_path):
   rows = ['pos\tgood film', 'neg\tbad film', 'pos\tgreat', 'neg\tdull']
-  assert classify.read_tsv(_write(tmp_path / 'a.tsv', ['label\ttext'] + rows))[0] \
+  assert labelled.read_tsv(_write(tmp_path / 'a.tsv', ['label\ttext'] + rows))[0] \
       == ('good film', 'pos')
-  assert len(classify.read_tsv(_write(tmp_path / 'b.tsv', rows))) == 4
-  assert len(classify.read_tsv(_write(tmp_path / 'c.tsv', rows), 'yes')) == 3
+  assert len(labelled.read_tsv(_write(tmp_path / 'b.tsv', rows))) == 4
+  assert len(labelled.read_tsv(_write(tmp_path / 'c.tsv', rows), 'yes')) == 3
   # Too few lines to tell: 'a' might be a class seen once; kept as data.
-  assert len(classify.read_tsv(_write(tmp_path / 'e.tsv',
+  assert len(labelled.read_tsv(_write(tmp_path / 'e.tsv',
                                       ['a\tx', 'b\ty']))) == 2
   bad = _write(tmp_path / 'd.tsv', rows[:2] + ['no tab here'] + rows[2:])
-  with pytest.raises(InputError, match=r'd\.tsv:3: expected label<TAB>text'):
-    classify.read_tsv(bad)
+  with pytest.raises(InputError, match=r'd\.tsv:3: expected 2 tab-separated fields'):
+    labelled.read_tsv(bad)
 
 
 def _synthetic_tsv(path, n, seed):
@@ -209,7 +211,8 @@ def test_malformed_tsv_line_is_a_one_line_error(tmp_path):
                   '--config.data.name=files', f'--config.data.train={train}')
   assert result.returncode == 2
   assert result.stderr.strip() == (
-      f"error: {train}:52: expected label<TAB>text, got 'pos and no tab'")
+      f"error: {train}:52: expected 2 tab-separated fields (label<TAB>text), "
+      "got 1: 'pos and no tab'")
   assert not os.path.exists(tmp_path / 'run')
 
 
@@ -238,7 +241,7 @@ def test_learns_trec_from_the_real_data():
   config.train.update(optimizer='adam', learning_rate=3e-3, num_epochs=3)
   import tempfile  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as workdir:
-    summary = classify.run(config, workdir)
+    summary = driver.train(classify, config, workdir)
   assert summary['test/accuracy'] > 0.6
 
 

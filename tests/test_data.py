@@ -49,12 +49,22 @@ def test_random_partition_covers_disjoint_pieces():
   assert len(set((starts % 10).tolist())) == 1  # one offset per epoch
 
 
-def test_eval_batches_predict_every_token_once():
+def test_eval_batches_predict_every_target_once_and_continue_each_row():
   ids = np.arange(103)
   batches = list(pipelines.lm_eval_batches(ids, batch_size=4, num_steps=7))
-  targets = np.concatenate([b['targets'] for b in batches], axis=1)
-  assert targets.size == 100  # (103 - 1) // 4 * 4
-  np.testing.assert_array_equal(np.sort(targets.ravel()), np.arange(1, 101))
+  scored = []
+  for b in batches:
+    mask = b.get('mask', np.ones(b['targets'].shape))
+    np.testing.assert_array_equal(b['targets'][mask > 0],
+                                  b['inputs'][mask > 0] + 1)
+    scored.extend(b['targets'][mask > 0].tolist())
+  assert sorted(scored) == list(range(1, 103))  # all 102 targets, once
+  # Each row reads on where it stopped in the batch before (the state
+  # carries over), the remainder continuing the last row.
+  rows = np.concatenate([b['inputs'] for b in batches[:-1]], axis=1)
+  np.testing.assert_array_equal(rows[:, 0], [0, 25, 50, 75])
+  np.testing.assert_array_equal(batches[-1]['inputs'][-1], [100, 101])
+  assert rows[-1, -1] == 99
 
 
 def test_too_little_data_is_an_input_error():

@@ -30,7 +30,8 @@ def test_main_job_config_learns_on_the_time_machine(tmp_path):
               'train/tokens_per_sec', 'wall_seconds'):
     assert summary[key] > 0, key
   assert 'generated: time traveller' in result.stdout
-  for name in ('config.json', 'vocab.json', 'metrics.jsonl', 'samples.txt',
+  for name in ('config.json', 'vocabs/vocab.json', 'metrics.jsonl',
+               'samples.txt', 'run_info.json',
                'plots/perplexity.png', 'plots/grad_norm.png'):
     assert os.path.exists(tmp_path / name), name
   assert os.listdir(tmp_path / 'tensorboard')
@@ -242,7 +243,8 @@ WORKDIR_BAD_INPUTS = {
     'eval with a corrupt config.json': lambda w, tmp: (
         _spoil(w / 'config.json'), ['--mode=eval'], '', 'config.json')[1:],
     'predict without vocab.json': lambda w, tmp: (
-        os.remove(w / 'vocab.json'), ['--mode=predict', '--input=the'], '',
+        os.remove(w / 'vocabs' / 'vocab.json'), ['--mode=predict',
+                                                 '--input=the'], '',
         'vocab.json')[1:],
     'predict a character never seen': lambda w, tmp: (
         ['--mode=predict', '--input=The quick'], '', "'T'"),

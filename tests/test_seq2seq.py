@@ -17,7 +17,9 @@ from rnn_jax import decoding
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax.data import builders
+from rnn_jax.data import paired
 from rnn_jax.data import pipelines
+from rnn_jax.errors import InputError
 
 BOS, EOS = 2, 3
 
@@ -297,7 +299,7 @@ def test_fra_eng_learns_and_bleu_equals_the_sacrebleu_command(tmp_path):
   assert summary['test/bleu'] > 0
   cli = subprocess.run(
       [sys.executable, '-m', 'sacrebleu', str(tmp_path / 'test_references.txt'),
-       '-i', str(tmp_path / 'test_hypotheses.txt'), '-b', '-w', '4'],
+       '-i', str(tmp_path / 'test_hypotheses.txt'), '-lc', '-b', '-w', '4'],
       capture_output=True, text=True, check=True)
   assert float(cli.stdout.strip()) == pytest.approx(summary['test/bleu'],
                                                     abs=1e-4)
@@ -315,8 +317,8 @@ def test_malformed_line_names_file_and_line(tmp_path):
                   f'--config.data.train={train}', f'--workdir={workdir}')
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
-  assert lines == [f"error: {train}:2: expected source<TAB>target, got "
-                   "'thanks merci'"]
+  assert lines == [f"error: {train}:2: expected 2 tab-separated fields "
+                   "(source<TAB>target), got 1: 'thanks merci'"]
   assert not workdir.exists()
 
 
@@ -355,11 +357,11 @@ def test_sentencepiece_tokenizer_round_trips(tmp_path):
   dc.tokenizer, dc.spm_vocab_size = 'sentencepiece', 20
   texts = [f'the {w} sat on the {v} mat.' for w in ('cat', 'dog', 'bird')
            for v in ('red', 'green', 'blue', 'old')] * 5
-  tok = seq2seq.Tokenizer(dc, texts, str(tmp_path), 'target')
+  tok = paired.Tokenizer(dc, texts, str(tmp_path), 'target')
   assert os.path.isfile(tmp_path / 'spm_target.model')
   pieces = tok.encode('The dog sat on the old mat.')
   assert len(pieces) > 1
   assert tok.decode(pieces) == 'the dog sat on the old mat.'
   dc.spm_vocab_size = 100000        # more pieces than the text allows
-  with pytest.raises(seq2seq.InputError, match='spm_vocab_size'):
-    seq2seq.Tokenizer(dc, texts, str(tmp_path / 'big'), 'source')
+  with pytest.raises(InputError, match='spm_vocab_size'):
+    paired.Tokenizer(dc, texts, str(tmp_path / 'big'), 'source')

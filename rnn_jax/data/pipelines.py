@@ -99,9 +99,12 @@ class LMStream:
 
 def lm_eval_batches(ids: np.ndarray, batch_size: int,
                     num_steps: int) -> Iterator[dict[str, np.ndarray]]:
-  """The whole stream as B columns, every token predicted once.
+  """The whole stream as B columns, every target predicted once.
 
-  The last batch may be shorter than T; at most B - 1 tokens are dropped.
+  Row b holds the b-th of B equal pieces of the stream, cut into windows of
+  T (the last may be shorter); the fewer than B targets past the last piece
+  continue the last row in one final batch whose `mask` scores that row
+  alone.
   """
   ids = np.asarray(ids, np.int32)
   columns = (len(ids) - 1) // batch_size
@@ -110,6 +113,15 @@ def lm_eval_batches(ids: np.ndarray, batch_size: int,
   for start in range(0, columns, num_steps):
     yield {'inputs': inputs[:, start:start + num_steps],
            'targets': targets[:, start:start + num_steps]}
+  rest = len(ids) - 1 - columns * batch_size
+  if rest:
+    batch = {k: np.zeros((batch_size, rest), np.int32)
+             for k in ('inputs', 'targets')}
+    batch['inputs'][-1] = ids[columns * batch_size:-1]
+    batch['targets'][-1] = ids[columns * batch_size + 1:]
+    batch['mask'] = np.zeros((batch_size, rest), np.float32)
+    batch['mask'][-1] = 1.0
+    yield batch
 
 
 # ----------------------------------------------------------------------------

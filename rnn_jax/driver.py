@@ -1,0 +1,298 @@
+"""One driver for every experiment: train, evaluate and predict.
+
+An experiment module declares only what is its own (see `Experiment`); the
+driver does the rest the same way for all of them: validation, reading the
+data once, the vocabularies (saved in `<workdir>/vocabs/`), the run's
+metadata, the training loop, the prediction loop over evaluation batches,
+cross-validation, and summary.json.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import itertools
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Protocol
+
+import jax
+import ml_collections
+import numpy as np
+
+from rnn_jax import distributed
+from rnn_jax import host
+from rnn_jax import training
+from rnn_jax.data import vocab as vocab_lib
+from rnn_jax.errors import InputError
+
+VOCABS = 'vocabs'   # <workdir>/vocabs/<name>.json, for every experiment
+
+
+class Experiment(Protocol):
+  """What an experiment module declares.
+
+  `make_task` returns a `training.Task` that also has `vocabs` (built on
+  train when none are given), `describe()` (a line about the data),
+  `batches` (split -> batches with `eval_batches()` and `seqs`, for the
+  splits it can predict) and `predict_batch(params, batch, rng)` (one
+  result per row of an evaluation batch).
+  """
+  NAME: str
+  DEFAULT_PRESET: str
+
+  def get_config(self) -> ml_collections.ConfigDict: ...
+  def validate(self, config): ...
+  def load_data(self, config) -> Any: ...
+  def make_task(self, config, data, workdir: str, vocabs=None): ...
+  def write_outputs(self, task, params, predictions: dict[str, list],
+                    directory: str) -> dict[str, Any]: ...
+  def predict(self, task, params, lines: list[str]) -> list[str]: ...
+
+
+def validate(experiment, config):
+  """Rejects values no code path accepts, before anything is written."""
+  training.validate_config(config)
+  experiment.validate(config)
+
+
+def train(experiment, config, workdir: str) -> dict[str, Any]:
+  """Trains (or resumes) and evaluates; writes the experiment's outputs and
+  summary.json. With data.cv_folds > 1 and data.fold = -1, every fold is
+  a run of its own in <workdir>/fold<k>, and the summary their mean."""
+  if getattr(experiment, 'DISPATCH_ON_CALLING_THREAD', False):
+    host.dispatch_on_calling_thread()
+  validate(experiment, config)
+  dc = config.data
+  if dc.get('cv_folds') and dc.fold < 0:
+    return _cross_validate(experiment, config, workdir)
+  data = experiment.load_data(config)
+  task = experiment.make_task(config, data, workdir)
+  print(task.describe(), flush=True)
+  training.write_config(workdir, config)
+  _write_run_info(workdir, config)
+  save_vocabs(workdir, task.vocabs)
+  result = training.train_and_evaluate(task, config, workdir)
+  return _finish(experiment, task, result['state'].params, workdir,
+                 {**labels(experiment, config), **result['summary']})
+
+
+def evaluate(experiment, config, workdir: str,
+             step: int | None = None) -> dict[str, Any]:
+  """Recomputes a checkpoint's valid and test metrics and outputs into
+  <workdir>/eval_<step>/ (the training run's own files are left alone)."""
+  _one_fold(config, workdir)
+  params, step = training.load_params(workdir, step)
+  vocabs = load_vocabs(workdir, experiment.NAME)
+  task = experiment.make_task(config, experiment.load_data(config), workdir,
+                              vocabs)
+  final = training.evaluate_splits(task, training.make_eval_step(task), params,
+                                   config.train.eval_steps)
+  return _finish(experiment, task, params, evaluation_dir(workdir, step),
+                 {**labels(experiment, config), 'checkpoint': step, **final})
+
+
+def predict(experiment, config, workdir: str, lines: list[str],
+            step: int | None = None) -> list[str]:
+  """One result per input line, from the workdir alone (no data)."""
+  _one_fold(config, workdir)
+  vocabs = load_vocabs(workdir, experiment.NAME)
+  params, _ = training.load_params(workdir, step)
+  task = experiment.make_task(config, None, workdir, vocabs)
+  return experiment.predict(task, params, lines)
+
+
+def labels(experiment, config) -> dict[str, Any]:
+  """What a summary says it is: the experiment, the preset it started from
+  (none for the user's own files) and the data."""
+  dc = config.data
+  own = dc.name == 'files'
+  return {'experiment': experiment.NAME,
+          'preset': None if own else config.preset, 'data': dc.name,
+          **({'data_files': {s: dc[s] for s in ('train', 'valid', 'test')
+                             if dc[s]}} if own else {})}
+
+
+def _finish(experiment, task, params, directory: str,
+            summary: dict[str, Any]) -> dict[str, Any]:
+  """The valid and test predictions, handed to the experiment's writers,
+  then summary.json."""
+  predictions = {}
+  if hasattr(task, 'predict_batch'):
+    predictions = {split: predict_split(task, params, split,
+                                        task.config.train.eval_steps,
+                                        task.config.seed)
+                   for split in ('valid', 'test')}
+  summary.update(experiment.write_outputs(task, params, predictions,
+                                          directory))
+  return training.write_summary(directory, summary)
+
+
+def predict_split(task, params, split: str, max_batches: int = 0,
+                  seed: int = 0) -> list:
+  """`task.predict_batch` of every example of `split`, in the split's order
+  (None past the first `max_batches` evaluation batches, when > 0); batch i
+  gets the key fold_in(PRNGKey(seed), i)."""
+  batches = task.batches[split]
+  out: list = [None] * len(batches.seqs)
+  rng = jax.random.PRNGKey(seed)
+  for i, batch in enumerate(itertools.islice(batches.eval_batches(),
+                                             max_batches or None)):
+    rows = task.predict_batch(params, batch, jax.random.fold_in(rng, i))
+    for row, index in enumerate(batch['index']):
+      if index >= 0:
+        out[index] = rows[row]
+  return out
+
+
+# ----------------------------------------------------------------------------
+# Cross-validation.
+
+
+def _cross_validate(experiment, config, workdir: str) -> dict[str, Any]:
+  """Every fold as its own run in <workdir>/fold<k>; the means (and
+  standard deviations) of their metrics are the result, and the folds'
+  test prediction files together cover the dataset once."""
+  folds = config.data.cv_folds
+  results = []
+  for k in range(folds):
+    fold_config = ml_collections.ConfigDict(config.to_dict())
+    fold_config.data.fold = k
+    print(f'--- fold {k + 1}/{folds}', flush=True)
+    results.append(train(experiment, fold_config,
+                         os.path.join(workdir, f'fold{k}')))
+  training.write_config(workdir, config)
+  _write_run_info(workdir, config)
+  summary = {**labels(experiment, config), 'cv_folds': folds}
+  for key in sorted(results[0]):
+    values = [r.get(key) for r in results]
+    if '/' in key and all(isinstance(v, float) for v in values):
+      summary[key] = float(np.mean(values))
+      summary[f'{key}_std'] = float(np.std(values))
+  summary['wall_seconds'] = float(sum(r['wall_seconds'] for r in results))
+  summary['folds'] = results
+  for name in experiment.PREDICTION_FILES:
+    name = name.format(split='test')
+    with open(os.path.join(workdir, name), 'w', encoding='utf-8') as out:
+      for k in range(folds):
+        with open(os.path.join(workdir, f'fold{k}', name),
+                  encoding='utf-8') as f:
+          out.write(f.read())
+  print('cross-validation over {} folds: '.format(folds) + ', '.join(
+      f'{k} {summary[k]:.4f} +- {summary[k + "_std"]:.4f}'
+      for k in summary if k.startswith('test/') and k + '_std' in summary),
+        flush=True)
+  return training.write_summary(workdir, summary)
+
+
+def _one_fold(config, workdir: str):
+  dc = config.data
+  if dc.get('cv_folds') and dc.fold < 0:
+    raise InputError(f'{workdir} holds a {dc.cv_folds}-fold '
+                     'cross-validation: give one fold, --workdir='
+                     f'{os.path.join(workdir, "fold0")}')
+
+
+# ----------------------------------------------------------------------------
+# The workdir: vocabularies, run metadata, evaluation folders.
+
+
+def save_vocabs(workdir: str, vocabs: dict[str, vocab_lib.Vocab]):
+  if not distributed.is_primary():
+    return
+  os.makedirs(os.path.join(workdir, VOCABS), exist_ok=True)
+  for name, vocab in vocabs.items():
+    vocab.save(os.path.join(workdir, VOCABS, f'{name}.json'))
+
+
+class _Vocabs(dict):
+  """A trained workdir's vocabularies; a missing one is an InputError."""
+
+  def __init__(self, folder: str, vocabs):
+    super().__init__(vocabs)
+    self.folder = folder
+
+  def __missing__(self, name):
+    raise InputError(f'no {name}.json in {self.folder}: not the workdir of '
+                     'a trained model')
+
+
+def load_vocabs(workdir: str, experiment: str) -> dict[str, vocab_lib.Vocab]:
+  """Every vocabulary a training run saved in `workdir`."""
+  folder = os.path.join(workdir, VOCABS)
+  if not os.path.isdir(folder):
+    raise InputError(f'no {VOCABS}/ in {workdir}: not a trained {experiment} '
+                     'workdir')
+  vocabs = {}
+  for name in sorted(os.listdir(folder)):
+    if name.endswith('.json'):
+      path = os.path.join(folder, name)
+      try:
+        vocabs[name[:-5]] = vocab_lib.Vocab.load(path)
+      except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f'{path}: not a vocabulary ({e})') from None
+  return _Vocabs(folder, vocabs)
+
+
+def evaluation_dir(workdir: str, step: int) -> str:
+  """Where `--mode=eval` of checkpoint `step` writes: <workdir>/eval_<step>,
+  so that the training run's own files are never touched."""
+  path = os.path.join(workdir, f'eval_{step}')
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
+def _git_commit() -> str | None:
+  """The commit of the checkout rnn_jax runs from, if it is one."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  if not os.path.exists(os.path.join(repo, '.git')):
+    return None
+  try:
+    return subprocess.run(['git', '-C', repo, 'rev-parse', 'HEAD'],
+                          capture_output=True, text=True, timeout=10,
+                          check=True).stdout.strip() or None
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def run_info() -> dict[str, Any]:
+  """This process: command line, versions, backend and devices, time."""
+  versions = {}
+  for package in ('rnn_jax', 'jax', 'jaxlib', 'flax', 'optax'):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = None
+  return {
+      'start': datetime.datetime.now().astimezone().isoformat(
+          timespec='seconds'),
+      'command': [sys.executable] + sys.argv,
+      'versions': versions,
+      'git_commit': _git_commit(),
+      'backend': jax.default_backend(),
+      'device_kind': jax.devices()[0].device_kind,
+      'process_count': jax.process_count(),
+      'device_count': jax.device_count(),
+  }
+
+
+def _write_run_info(workdir: str, config):
+  """Appends this start (or resumption) and its config to run_info.json."""
+  if not distributed.is_primary():
+    return
+  path = os.path.join(workdir, 'run_info.json')
+  records = []
+  if os.path.isfile(path):
+    try:
+      with open(path, encoding='utf-8') as f:
+        records = list(json.load(f))
+    except (ValueError, TypeError):
+      raise InputError(f'{path}: not the JSON list of runs it should be; '
+                       'move it away to start a new one') from None
+  records.append({**run_info(), 'config': config.to_dict()})
+  tmp = path + '.tmp'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(records, f, indent=2)
+  os.replace(tmp, path)

@@ -1,0 +1,55 @@
+"""Figures the experiments write: confusion matrices, attention maps."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save(fig, path: str):
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig.savefig(path, dpi=100)
+  _pyplot().close(fig)
+
+
+def confusion(path: str, matrix: np.ndarray, names: list[str], title: str):
+  """Gold classes down, predicted across; counts written in small ones."""
+  plt = _pyplot()
+  n = len(names)
+  size = min(4 + 0.35 * n, 20)
+  fig, ax = plt.subplots(figsize=(size, size))
+  ax.imshow(matrix, cmap='Blues')
+  ax.set_xticks(range(n), names, rotation=90 if n > 6 else 0)
+  ax.set_yticks(range(n), names)
+  ax.set_xlabel('predicted')
+  ax.set_ylabel('gold')
+  ax.set_title(title)
+  if n <= 12:
+    for i in range(n):
+      for j in range(n):
+        ax.text(j, i, str(matrix[i, j]), ha='center', va='center',
+                color='white' if matrix[i, j] > matrix.max() / 2 else 'black')
+  _save(fig, path)
+
+
+def attention(path: str, weights: np.ndarray, source: list[str],
+              output: list[str]):
+  """weights [len(output), len(source)]: where each output token looked."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(2 + 0.35 * len(source),
+                                  1.5 + 0.3 * len(output)))
+  ax.imshow(weights, cmap='Blues', aspect='auto', vmin=0, vmax=1)
+  ax.set_xticks(range(len(source)), source, rotation=90)
+  ax.set_yticks(range(len(output)), output)
+  ax.set_xlabel('source')
+  ax.set_ylabel('output')
+  _save(fig, path)
