@@ -99,6 +99,7 @@ def _split_argv(argv):
 
 def main(argv):
   host.keep_freed_memory()  # before JAX starts its threads
+  FLAGS.unparse_flags()  # a second call in one process starts afresh
   if any(a in ('-h', '--help', '--helpfull') for a in argv[1:]):
     print(_help())
     return 0
@@ -271,12 +272,18 @@ def _sweep(overrides) -> int:
   return 0
 
 
-if __name__ == '__main__':
+def run(argv) -> int:
+  """`main` with its errors as the command line reports them: bad input
+  is one line on stderr and status 2; an interruption, 128 + the signal."""
   try:
-    sys.exit(main(sys.argv))
+    return main(argv)
   except InputError as e:
     print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    return 2
   except training.Interrupted as e:
     print(f'interrupted: {e}', file=sys.stderr)
-    sys.exit(128 + e.signum)
+    return 128 + e.signum
+
+
+if __name__ == '__main__':
+  sys.exit(run(sys.argv))

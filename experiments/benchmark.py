@@ -180,8 +180,8 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32'):
   # The stream needs a few batches of text; the timed batches are _batches'.
   tokens = {split: [str(i % vocab) for i in range(4 * batch * (num_steps + 1))]
             for split in ('train', 'valid', 'test')}
-  task = lm.LMTask(config, tokens,
-                   {'vocab': vocab_lib.Vocab([str(i) for i in range(vocab)])})
+  task = lm.LMTask(config, tokens, vocabs={
+      'vocab': vocab_lib.Vocab([str(i) for i in range(vocab)])})
   schedule = optim.make_schedule('constant', 1.0, 1, 1)
   tx = optim.make_optimizer('sgd', schedule, clip_norm=1.0)
   state = training.initial_state(task, tx, seed)

@@ -118,11 +118,11 @@ def load_data(config):
   return labelled.load_splits(config.data)
 
 
-class ClassifyTask:
-  """Classification as a `training.Task`: no state flows between batches."""
-  reset_carry_every_batch = True
+class ClassifyTask(training.SentenceTask):
+  """Classification as a `training.Task`."""
 
-  def __init__(self, config, pairs, vocabs=None):
+  def __init__(self, config, pairs, workdir: str, vocabs=None):
+    del workdir
     dc = config.data
     self.config = config
     self.vocabs = (vocabs if vocabs is not None
@@ -136,8 +136,6 @@ class ClassifyTask:
     self.data, self.batches = {}, {}
     for split, split_pairs in (pairs or {}).items():
       self.add_split(split, split_pairs)
-    self.steps_per_epoch = (self.batches['train'].steps_per_epoch
-                            if 'train' in self.batches else 0)
     self.probabilities = jax.jit(
         lambda params, batch: jax.nn.softmax(self.logits(params, batch)))
 
@@ -161,10 +159,6 @@ class ClassifyTask:
     batch = self.batches['train'].batch(0, 0)
     return self.model.init(rng, batch['tokens'], batch['lengths'])['params']
 
-  def initial_carry(self, split):
-    del split
-    return ()
-
   def logits(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}
     return self.model.apply({'params': params}, batch['tokens'],
@@ -183,16 +177,10 @@ class ClassifyTask:
              'confusion': confusion}
     return nll / jnp.maximum(count, 1.0), (stats, carry)
 
-  def train_batch(self, epoch, index):
-    return self.batches['train'].batch(epoch, index)
-
   def eval_batches(self, split):
     if split not in self.batches or not self.data[split].labelled:
       return iter(())   # no labels (GLUE's test): nothing to score
-    return self.batches[split].eval_batches()
-
-  def num_tokens(self, batch):
-    return int(batch['lengths'].sum())
+    return super().eval_batches(split)
 
   def derived_metrics(self, m):
     if 'confusion' not in m:
@@ -206,9 +194,7 @@ class ClassifyTask:
         params, {k: batch[k] for k in ('tokens', 'lengths')}))
 
 
-def make_task(config, data, workdir: str, vocabs=None) -> ClassifyTask:
-  del workdir
-  return ClassifyTask(config, data, vocabs)
+make_task = ClassifyTask
 
 
 def write_outputs(task: ClassifyTask, params, predictions,

@@ -131,7 +131,8 @@ def make_model(config, vocab_size: int) -> models.LanguageModel:
 class LMTask:
   """Language modelling as a `training.Task`."""
 
-  def __init__(self, config, tokens, vocabs=None):
+  def __init__(self, config, tokens, workdir: str = '', vocabs=None):
+    del workdir
     dc = config.data
     self.config = config
     self.vocabs = (vocabs if vocabs is not None else
@@ -162,7 +163,7 @@ class LMTask:
     prefix = corpus.tokenize([gc.prefix], self.config.data, eos=False)
     if prefix and all(t in self.vocab.stoi for t in prefix):
       return
-    chosen = join_tokens(train_tokens[:max(len(prefix), 1)], self.config)
+    chosen = corpus.join(train_tokens[:max(len(prefix), 1)], self.config.data)
     print(f'generate.prefix {gc.prefix!r} is not in the vocabulary of '
           f'{self.config.data.name}: generating from {chosen!r}, the start of '
           'the train text', flush=True)
@@ -210,35 +211,19 @@ class LMTask:
             'bits_per_token': metrics.bits_per_token(m['loss'])}
 
 
-def make_task(config, data, workdir: str, vocabs=None) -> LMTask:
-  del workdir
-  return LMTask(config, data, vocabs)
+make_task = LMTask
 
 
 # ----------------------------------------------------------------------------
 # Generation.
 
 
-def join_tokens(tokens: list[str], config) -> str:
-  return ('' if config.data.level == 'char' else ' ').join(tokens)
-
-
 def generate(task: LMTask, params, prefix: str, seed: int = 0,
              what: str = 'generate.prefix') -> str:
-  """`prefix` followed by `generate.num_tokens` generated tokens; every
-  token of the prefix must be in the vocabulary (an unknown one would be
-  read as <unk>, which a character model never trained); `what` names the
-  prefix in errors."""
+  """`prefix` (named `what` in errors) followed by `generate.num_tokens`
+  generated tokens."""
   gc, vocab = task.config.generate, task.vocab
-  prefix_tokens = corpus.tokenize([prefix], task.config.data, eos=False)
-  if not prefix_tokens:
-    raise InputError(f'{what}: no tokens in {prefix!r}')
-  unknown = [t for t in prefix_tokens if t not in vocab.stoi]
-  if unknown:
-    raise InputError(f'{what}: {unknown[0]!r} is not in the vocabulary of '
-                     'the trained model'
-                     + (f' (write {vocab.itos[vocab.unk_id]} for it)'
-                        if vocab.unk_id is not None else ''))
+  prefix_tokens = corpus.prefix_tokens(prefix, vocab, task.config.data, what)
   model = task.model
 
   def step_fn(p, tokens, carry):
@@ -250,8 +235,8 @@ def generate(task: LMTask, params, prefix: str, seed: int = 0,
       model.initial_carry(1), jax.random.PRNGKey(seed),
       num_tokens=gc.num_tokens, temperature=gc.temperature, top_k=gc.top_k,
       top_p=gc.top_p)
-  return join_tokens(prefix_tokens + vocab.decode(np.asarray(ids[0])),
-                     task.config)
+  return corpus.join(prefix_tokens + vocab.decode(np.asarray(ids[0])),
+                     task.config.data)
 
 
 def write_outputs(task: LMTask, params, predictions, directory: str) -> dict:

@@ -37,7 +37,6 @@ from rnn_jax.errors import InputError
 
 NAME = 'seq2seq'
 DEFAULT_PRESET = 'multi30k_gru_attn'
-METHODS = ('greedy', 'beam', 'sample')
 # One hypothesis (reference) a line, in the split's order.
 PREDICTION_FILES = ('{split}_hypotheses.txt', '{split}_references.txt')
 
@@ -114,7 +113,7 @@ def validate(config):
       'model.attention': models.ATTENTIONS,
       'data.name': tuple(builders.registered(NAME)) + ('files',),
       'data.tokenizer': paired.TOKENIZERS,
-      'decode.method': METHODS,
+      'decode.method': decoding.METHODS,
   })
   configlib.check_at_least(config, {
       **dict.fromkeys([
@@ -151,9 +150,8 @@ def load_data(config):
 # The task given to the training loop.
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(training.SentenceTask):
   """Teacher-forced training as a `training.Task`, plus decoding."""
-  reset_carry_every_batch = True
 
   def __init__(self, config, examples, workdir: str, vocabs=None):
     dc = config.data
@@ -176,8 +174,6 @@ class Seq2SeqTask:
         pad_id=self.pad, bos_id=self.bos, eos_id=self.eos, seed=config.seed,
         bucket_width=dc.bucket_width, max_length=dc.max_source_length)
                     for split in data.source}
-    self.steps_per_epoch = (self.batches['train'].steps_per_epoch
-                            if 'train' in self.batches else 0)
     # A training run writes the limit it derives into config.json, where
     # evaluation and prediction find it.
     if not config.decode.max_length:
@@ -212,10 +208,6 @@ class Seq2SeqTask:
     return self.model.init(rng, batch['tokens'], batch['lengths'],
                            batch['target_inputs'][:, :2])['params']
 
-  def initial_carry(self, split):
-    del split
-    return ()
-
   def loss(self, params, batch, carry, rng, train):
     logits, _ = models.seq2seq_logits(
         self.model, params, batch['tokens'], batch['lengths'],
@@ -228,12 +220,6 @@ class Seq2SeqTask:
     correct, _ = metrics.accuracy(logits, batch['targets'], mask)
     stats = {'loss': nll, 'count': count, 'accuracy': correct}
     return nll / jnp.maximum(count, 1.0), (stats, carry)
-
-  def train_batch(self, epoch, index):
-    return self.batches['train'].batch(epoch, index)
-
-  def eval_batches(self, split):
-    return self.batches[split].eval_batches()
 
   def num_tokens(self, batch):
     return int(batch['target_lengths'].sum())
@@ -248,17 +234,11 @@ class Seq2SeqTask:
     """Source batch -> [B, max_length] target ids (eos-filled after the end)."""
     dec = self.config.decode
     context, state = self.encode(params, tokens, lengths)
-    common = dict(bos=self.bos, eos=self.eos, max_length=self.max_length)
-    if dec.method == 'beam':
-      out, _ = decoding.beam_search(self.step_fn, params, context, state,
-                                    beam_size=dec.beam_size, alpha=dec.alpha,
-                                    **common)
-    else:
-      out = decoding.decode(
-          self.step_fn, params, context, state, rng,
-          temperature=0.0 if dec.method == 'greedy' else dec.temperature,
-          top_k=dec.top_k, top_p=dec.top_p, **common)
-    return np.asarray(out)
+    return np.asarray(decoding.decode_with(
+        dec.method, self.step_fn, params, context, state, rng, bos=self.bos,
+        eos=self.eos, max_length=self.max_length, beam_size=dec.beam_size,
+        alpha=dec.alpha, temperature=dec.temperature, top_k=dec.top_k,
+        top_p=dec.top_p))
 
   def strip(self, ids) -> list[str]:
     """Ids up to (not including) the first <eos>, as target tokens."""
@@ -276,12 +256,7 @@ class Seq2SeqTask:
     """Decodes raw source sentences with the configured method, in batches
     of data.eval_batch_size."""
     dc = self.config.data
-    ids = []
-    for number, sentence in enumerate(sentences, 1):
-      ids.append(self.data.source_vocab.encode(
-          self.data.source_tokenizer.encode(paired.source_text(sentence, dc))))
-      if not len(ids[-1]):
-        raise InputError(f'input line {number}: no tokens in {sentence!r}')
+    ids = self.data.encode_sources(sentences, dc)
     out = []
     for start in range(0, len(ids), dc.eval_batch_size):
       chunk = ids[start:start + dc.eval_batch_size]
@@ -308,13 +283,11 @@ def score_split(task: Seq2SeqTask, split: str, hypotheses,
     with open(os.path.join(directory, name.format(split=split)), 'w',
               encoding='utf-8') as f:
       f.writelines(line + '\n' for line in lines)
-  correct = np.array([hypotheses[i] == gold[i] for i in done], np.float64)
-  result = {f'{split}/exact_match': float(correct.mean()) if done else 0.0}
+  correct = [hypotheses[i] == gold[i] for i in done]
+  result = {f'{split}/exact_match': float(np.mean(correct)) if done else 0.0}
   tasks = [data.examples[split][i].get('task', 0) for i in done]
   if any(tasks):
-    tasks = np.array(tasks)
-    per_task = {int(k): float(correct[tasks == k].mean())
-                for k in np.unique(tasks)}
+    per_task = metrics.group_means(correct, tasks)
     result.update({f'{split}/exact_match_task{k}': v
                    for k, v in per_task.items()})
     result[f'{split}/tasks_passed'] = sum(v >= 0.95 for v in per_task.values())
@@ -348,8 +321,7 @@ def plot_attention(task: Seq2SeqTask, params, split: str, hypotheses,
                     list(hypotheses[i]) + [vocab_lib.EOS])
 
 
-def make_task(config, data, workdir: str, vocabs=None) -> Seq2SeqTask:
-  return Seq2SeqTask(config, data, workdir, vocabs)
+make_task = Seq2SeqTask
 
 
 def write_outputs(task: Seq2SeqTask, params, predictions,

@@ -111,14 +111,14 @@ def load_data(config):
 _INPUTS = ('tokens', 'lengths', 'features', 'chars', 'char_lengths')
 
 
-class TagTask:
-  """Tagging as a `training.Task`: no state flows between batches. The
-  loss is the CRF's -log p(tags | sentence) (or the softmax's token
-  cross-entropy), reported per token; evaluation decodes (Viterbi or
-  argmax) and scores token accuracy and span precision/recall/F1."""
-  reset_carry_every_batch = True
+class TagTask(training.SentenceTask):
+  """Tagging as a `training.Task`. The loss is the CRF's
+  -log p(tags | sentence) (or the softmax's token cross-entropy), reported
+  per token; evaluation decodes (Viterbi or argmax) and scores token
+  accuracy and span precision/recall/F1."""
 
-  def __init__(self, config, sentences, vocabs=None):
+  def __init__(self, config, sentences, workdir: str, vocabs=None):
+    del workdir
     dc = config.data
     self.config = config
     self.vocabs = (vocabs if vocabs is not None
@@ -136,8 +136,6 @@ class TagTask:
     self.data, self.batches = {}, {}
     for split, split_sentences in (sentences or {}).items():
       self.add_split(split, split_sentences)
-    self.steps_per_epoch = (self.batches['train'].steps_per_epoch
-                            if 'train' in self.batches else 0)
     # Compiled once per batch shape for every split.
     self._predict = jax.jit(lambda params, inputs: self.decode(
         params, self.emissions(params, inputs), inputs['lengths']))
@@ -168,10 +166,6 @@ class TagTask:
   def init_params(self, rng):
     return self.model.init(rng, **self.inputs(
         self.batches['train'].batch(0, 0)))['params']
-
-  def initial_carry(self, split):
-    del split
-    return ()
 
   def emissions(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}
@@ -206,15 +200,6 @@ class TagTask:
                                                        self.scheme))
     return total / jnp.maximum(count, 1.0), (stats, carry)
 
-  def train_batch(self, epoch, index):
-    return self.batches['train'].batch(epoch, index)
-
-  def eval_batches(self, split):
-    return self.batches[split].eval_batches()
-
-  def num_tokens(self, batch):
-    return int(batch['lengths'].sum())
-
   def derived_metrics(self, m):
     if 'chunks' not in m:
       return {}
@@ -228,9 +213,7 @@ class TagTask:
     return [row[:n] for row, n in zip(tags, batch['lengths'])]
 
 
-def make_task(config, data, workdir: str, vocabs=None) -> TagTask:
-  del workdir
-  return TagTask(config, data, vocabs)
+make_task = TagTask
 
 
 def write_outputs(task: TagTask, params, predictions, directory: str) -> dict:
@@ -254,20 +237,8 @@ def write_outputs(task: TagTask, params, predictions, directory: str) -> dict:
 def predict(task: TagTask, params, lines: list[str]) -> list[str]:
   """`word/TAG ...` for each line of space-separated words (each written
   `word|feature|...` when the model reads feature columns)."""
-  dc = task.config.data
-  width = len(tagged.split_list(dc.features))
-  sentences = []
-  for number, line in enumerate(lines, 1):
-    tokens = [t.split('|') for t in line.split()]
-    bad = [t for t in tokens if len(t) != width + 1 or not all(t)]
-    if bad:
-      raise InputError(
-          f'input line {number}: {"|".join(bad[0])!r} is not word'
-          + '|feature' * width + f' (the model reads {width} feature '
-          'column(s): ' + (dc.features or 'none') + ')')
-    words = [t[0] for t in tokens]
-    sentences.append((words, [task.tags.itos[0]] * len(words),
-                      [[t[f + 1] for t in tokens] for f in range(width)]))
+  sentences = tagged.parse_inputs(lines, task.config.data,
+                                  placeholder_tag=task.tags.itos[0])
   task.add_split('input', sentences)
   predicted = driver.predict_split(task, params, 'input')
   return [' '.join(f'{w}/{task.tags.itos[t]}' for w, t in zip(words, tags))

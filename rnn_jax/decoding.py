@@ -175,3 +175,21 @@ def beam_search(step_fn, params, context, state, *, bos: int, eos: int,
   best = scores.argmax(-1)
   return (jnp.take_along_axis(seqs, best[:, None, None], 1)[:, 0],
           jnp.take_along_axis(scores, best[:, None], 1)[:, 0])
+
+
+METHODS = ('greedy', 'beam', 'sample')
+
+
+def decode_with(method: str, step_fn, params, context, state, rng=None, *,
+                bos: int, eos: int, max_length: int, beam_size: int = 1,
+                alpha: float = 0.0, temperature: float = 1.0, top_k: int = 0,
+                top_p: float = 1.0) -> jax.Array:
+  """[B, max_length] ids by `method`: 'beam' (`beam_search`), 'greedy' or
+  'sample' (`decode` at 0 or `temperature`); eos-filled after the end."""
+  common = dict(bos=bos, eos=eos, max_length=max_length)
+  if method == 'beam':
+    return beam_search(step_fn, params, context, state, beam_size=beam_size,
+                       alpha=alpha, **common)[0]
+  return decode(step_fn, params, context, state, rng,
+                temperature=0.0 if method == 'greedy' else temperature,
+                top_k=top_k, top_p=top_p, **common)

@@ -60,6 +60,12 @@ def macro_f1(confusion) -> float:
   return float(f1.mean()) if f1.size else 0.0
 
 
+def group_means(values, groups) -> dict[int, float]:
+  """{group: mean of its values} (bAbI's exact match per task)."""
+  values, groups = np.asarray(values, np.float64), np.asarray(groups)
+  return {int(g): float(values[groups == g].mean()) for g in np.unique(groups)}
+
+
 def corpus_bleu(hypotheses: list[str], references: list[str],
                 lowercase: bool = False):
   """sacrebleu's corpus BLEU (its defaults: 13a tokenisation, exponential

@@ -62,6 +62,32 @@ class Task(Protocol):
   def derived_metrics(self, metrics: dict[str, float]) -> dict[str, float]: ...
 
 
+class SentenceTask:
+  """The `Task` defaults of an experiment over padded sentence batches
+  (`self.batches`: split -> `pipelines.BucketedBatches`): no state flows
+  from batch to batch, and a batch's tokens are its `lengths`."""
+  reset_carry_every_batch = True
+  batches: dict
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return (self.batches['train'].steps_per_epoch if 'train' in self.batches
+            else 0)
+
+  def initial_carry(self, split):
+    del split
+    return ()
+
+  def train_batch(self, epoch, index):
+    return self.batches['train'].batch(epoch, index)
+
+  def eval_batches(self, split):
+    return self.batches[split].eval_batches()
+
+  def num_tokens(self, batch):
+    return int(batch['lengths'].sum())
+
+
 @flax.struct.dataclass
 class TrainState:
   step: jax.Array
@@ -346,6 +372,19 @@ class _StopSignals:
       signal.signal(signum, handler)
 
 
+def make_optimizer(tc, steps_per_epoch: int):
+  """`(tx, schedule)` of a `train` config group. The schedule spans
+  `num_epochs`; `max_steps` only stops a run early."""
+  schedule = optim.make_schedule(
+      tc.schedule, tc.learning_rate, steps_per_epoch,
+      tc.num_epochs * steps_per_epoch,
+      decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
+      warmup_steps=tc.warmup_steps)
+  tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
+                            momentum=tc.momentum, weight_decay=tc.weight_decay)
+  return tx, schedule
+
+
 def initial_state(task: Task, tx: optax.GradientTransformation,
                   seed: int) -> TrainState:
   """Step 0, replicated over the `data` mesh but for the carry, which goes
@@ -419,15 +458,8 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   wall_start = time.time()
   tc = config.train
   spe = task.steps_per_epoch
-  # The schedule spans the epochs; max_steps only stops the run early.
-  schedule_steps = tc.num_epochs * spe
-  total_steps = min(schedule_steps, tc.max_steps or schedule_steps)
-  schedule = optim.make_schedule(
-      tc.schedule, tc.learning_rate, spe, schedule_steps,
-      decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
-      warmup_steps=tc.warmup_steps)
-  tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
-                            momentum=tc.momentum, weight_decay=tc.weight_decay)
+  total_steps = min(tc.num_epochs * spe, tc.max_steps or tc.num_epochs * spe)
+  tx, schedule = make_optimizer(tc, spe)
 
   patience = tc.nonfinite_patience
   train_step = make_train_step(task, tx, schedule, patience)

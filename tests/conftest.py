@@ -2,6 +2,8 @@
 launch.py in a subprocess and the tiniest run of each experiment."""
 
 import atexit
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -18,6 +20,7 @@ from rnn_jax import host
 host.keep_freed_memory()
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # launch.py, for run_launcher
 _DEFAULT_MIRROR = os.path.join(os.path.dirname(REPO), 'shared', 'data')
 
 os.environ.setdefault('RNN_JAX_RAW_DATA', _DEFAULT_MIRROR)
@@ -71,6 +74,34 @@ def launch(*args, env=None, timeout=600, stdin=''):
   return subprocess.run([sys.executable, os.path.join(REPO, 'launch.py'), *args],
                         cwd=REPO, env=full_env, capture_output=True, text=True,
                         timeout=timeout, input=stdin)
+
+
+def run_launcher(*args, env=None, stdin=''):
+  """launch.py's command line in this process (where the process boundary
+  adds nothing): its exit status and what it printed, as `launch` returns
+  them. `env` entries are set for the call (None removes one)."""
+  import launch as launcher  # pylint: disable=g-import-not-at-top
+  saved = {k: os.environ.get(k) for k in (env or {})}
+  out, err = io.StringIO(), io.StringIO()
+  old_stdin = sys.stdin
+  try:
+    for k, v in (env or {}).items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
+    sys.stdin = io.StringIO(stdin)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+      code = launcher.run(['launch.py', *map(str, args)])
+  finally:
+    sys.stdin = old_stdin
+    for k, v in saved.items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
+  return subprocess.CompletedProcess(args, code, out.getvalue(),
+                                     err.getvalue())
 
 
 def read_summary(workdir) -> dict:

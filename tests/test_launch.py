@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import experiments
-from conftest import launch, read_summary, requires_raw, tiny_args, tiny_data
+from conftest import launch, read_summary, requires_raw, run_launcher
+from conftest import tiny_args, tiny_data
 from rnn_jax import training
 
 TM = 'timemachine/timemachine.txt'
@@ -19,8 +20,8 @@ TM = 'timemachine/timemachine.txt'
 @requires_raw(TM)
 def test_main_job_config_learns_on_the_time_machine(tmp_path):
   """The default RNN, 300 steps: far better than the uniform guess (28)."""
-  result = launch('--experiment=lm', f'--workdir={tmp_path}',
-                  '--config.train.max_steps=300')
+  result = run_launcher('--experiment=lm', f'--workdir={tmp_path}',
+                        '--config.train.max_steps=300')
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path)
   assert summary['experiment'] == 'lm'
@@ -34,17 +35,19 @@ def test_main_job_config_learns_on_the_time_machine(tmp_path):
                'samples.txt', 'run_info.json',
                'plots/perplexity.png', 'plots/grad_norm.png'):
     assert os.path.exists(tmp_path / name), name
-  assert os.listdir(tmp_path / 'tensorboard')
+  events = list((tmp_path / 'tensorboard').glob('events.out.tfevents.*'))
+  assert events and all(e.stat().st_size > 0 for e in events)
 
 
 @requires_raw(TM)
 def test_nonfinite_updates_are_skipped_counted_and_stop_the_run(tmp_path):
-  result = launch('--experiment=lm', f'--workdir={tmp_path}',
-                  '--config.model.hidden_size=8',
-                  '--config.train.learning_rate=inf',
-                  '--config.train.clip_norm=0', '--config.train.max_steps=60',
-                  '--config.train.log_every_steps=5',
-                  '--config.train.nonfinite_patience=10')
+  result = run_launcher('--experiment=lm', f'--workdir={tmp_path}',
+                        '--config.model.hidden_size=8',
+                        '--config.train.learning_rate=inf',
+                        '--config.train.clip_norm=0',
+                        '--config.train.max_steps=60',
+                        '--config.train.log_every_steps=5',
+                        '--config.train.nonfinite_patience=10')
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path)
   assert summary['stopped'] == 'nonfinite'
@@ -55,7 +58,7 @@ def test_nonfinite_updates_are_skipped_counted_and_stop_the_run(tmp_path):
 
 
 def test_help_lists_experiments_presets_and_fields():
-  result = launch('--help')
+  result = run_launcher('--help')
   assert result.returncode == 0
   for name in experiments.preset_names():
     assert name in result.stdout
@@ -194,9 +197,18 @@ def _assert_one_line_exit_2(result, culprit):
 def test_bad_input_is_one_line_and_exit_2(case, tmp_path):
   args, env, culprit = BAD_INPUTS[case](tmp_path)
   workdir = tmp_path / 'run'
-  _assert_one_line_exit_2(launch(*args, f'--workdir={workdir}', env=env),
-                          culprit)
+  _assert_one_line_exit_2(
+      run_launcher(*args, f'--workdir={workdir}', env=env), culprit)
   assert not workdir.exists()
+
+
+def test_the_command_line_prints_bad_input_as_one_line_and_exits_2(tmp_path):
+  """The process boundary itself: exit status and stderr of launch.py."""
+  result = launch('--experiment=lm', '--config.train.lr=3',
+                  f'--workdir={tmp_path / "run"}')
+  _assert_one_line_exit_2(result, 'train.lr')
+  assert result.stderr.startswith("error: unknown config field 'train.lr'")
+  assert not (tmp_path / 'run').exists()
 
 
 def _tiny_lm(data):
@@ -209,8 +221,8 @@ def trained_lm(tmp_path_factory):
   """A tiny character lm trained for 20 steps (its checkpoint: step 20) on
   raw lower-case text."""
   folder = tmp_path_factory.mktemp('trained')
-  result = launch('--experiment=lm', *_tiny_lm(folder / 'data'),
-                  f'--workdir={folder / "run"}')
+  result = run_launcher('--experiment=lm', *_tiny_lm(folder / 'data'),
+                        f'--workdir={folder / "run"}')
   assert result.returncode == 0, result.stderr
   return folder / 'run'
 
@@ -273,52 +285,10 @@ def test_bad_input_on_a_workdir_changes_no_file_in_it(case, tmp_path,
   if not any(a.startswith('--mode') for a in args):  # the training command
     args = _tiny_lm(trained_lm.parent / 'data') + args
   before = {p: p.read_bytes() for p in workdir.rglob('*') if p.is_file()}
-  _assert_one_line_exit_2(launch('--experiment=lm', f'--workdir={workdir}',
-                                 *args, stdin=stdin), culprit)
+  _assert_one_line_exit_2(run_launcher('--experiment=lm',
+                                       f'--workdir={workdir}', *args,
+                                       stdin=stdin), culprit)
   assert {p: p.read_bytes() for p in workdir.rglob('*') if p.is_file()} == before
-
-
-@pytest.mark.parametrize('preset', experiments.preset_names())
-def test_every_preset_runs_a_step_on_the_real_data(preset, tmp_path):
-  preset_module = experiments.get_preset(preset)
-  config = preset_module.get_config()
-  relpath = {'timemachine': TM, 'ptb': 'ptb/ptb.train.txt',
-             'tinyshakespeare': 'tinyshakespeare/input.txt',
-             'sst2': 'sst2/glue/train.tsv',
-             'sst2/kim2014': 'sst2/kim2014/stsa.binary.train',
-             'trec': 'trec/train_5500.label', 'trec/fine': 'trec/TREC_10.label',
-             'mr': 'mr/rt-polarity.pos',
-             'multi30k': 'multi30k/task1/raw/train.de.gz',
-             'fra_eng': 'fra-eng/fra.txt.gz',
-             'scan': 'scan/simple_split/tasks_train_simple.txt.gz',
-             'scan/length': 'scan/length_split/tasks_train_length.txt.gz',
-             'babi': 'babi/tasks_1-20_v1-2/en/qa1_single-supporting-fact_train.txt',
-             'conll2000': 'conll2000/train.txt',
-             'conll2003': 'conll2003/eng.train',
-             'ud_english_lines': 'ud_english_lines/en_lines-ud-train.conllu',
-             }[config.data.name]
-  if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
-    pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
-  args = [f'--preset={preset}', f'--workdir={tmp_path}',
-          '--config.train.max_steps=1', '--config.train.eval_steps=1']
-  if config.data.get('cv_folds'):
-    args.append('--config.data.fold=0')  # one fold of the cross-validation
-  result = launch(*args)
-  assert result.returncode == 0, result.stderr
-  summary = read_summary(tmp_path)
-  assert summary['preset'] == preset and summary['steps'] == 1
-  if config.data.name in ('timemachine', 'ptb', 'tinyshakespeare'):
-    assert summary['valid/perplexity'] > 1
-  elif preset_module.EXPERIMENT == 'seq2seq':
-    assert summary['valid/perplexity'] > 1
-    assert 0 <= summary['test/exact_match'] <= 1
-    assert os.path.isfile(tmp_path / 'test_hypotheses.txt')
-  elif preset_module.EXPERIMENT == 'tag':
-    assert 0 <= summary['test/f1'] <= 1 and 0 <= summary['test/accuracy'] <= 1
-    assert os.path.isfile(tmp_path / 'test_predictions.conll')
-  else:
-    assert 0 <= summary['valid/accuracy'] <= 1
-    assert os.path.isfile(tmp_path / 'test_predictions.tsv')
 
 
 @pytest.mark.parametrize('with_valid_and_test', [False, True])
@@ -339,7 +309,7 @@ def test_own_text_files(tmp_path, with_valid_and_test):
   if with_valid_and_test:
     args += [f'--config.data.valid={_file(tmp_path / "v.txt", text[:400].encode())}',
              f'--config.data.test={_file(tmp_path / "t.txt", text[:400].encode())}']
-  result = launch(*args, f'--workdir={tmp_path / "run"}')
+  result = run_launcher(*args, f'--workdir={tmp_path / "run"}')
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path / 'run')
   # 23 tokens, but the three sentences repeat in a fixed cycle: a model

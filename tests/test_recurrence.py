@@ -235,3 +235,45 @@ def test_one_hot_ids_equal_one_hot_vectors_and_their_gradients(name):
   got, got_grad = jax.value_and_grad(loss)(params, ids)
   np.testing.assert_allclose(got, want, rtol=1e-6)
   chex.assert_trees_all_close(got_grad, want_grad, rtol=1e-5, atol=1e-6)
+
+
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_gru_follows_the_pytorch_equations():
+  """An independent numpy loop of PyTorch's documented GRU:
+  r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz),
+  n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h."""
+  cell, params, xs = _setup('gru')
+  params = {**params, 'b_hn': params['b_hn'] - 0.3}
+  _, ys = recurrence.run(cell, params, xs)
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  w_ir, w_iz, w_in = np.split(p['W_xh'], 3, axis=1)
+  w_hr, w_hz, w_hn = np.split(p['W_hh'], 3, axis=1)
+  b_r, b_z, b_in = np.split(p['b_h'], 3)
+  h = np.zeros((B, H))
+  for t in range(T):
+    x = np.asarray(xs[t], np.float64)
+    r = _sigmoid(x @ w_ir + h @ w_hr + b_r)
+    z = _sigmoid(x @ w_iz + h @ w_hz + b_z)
+    n = np.tanh(x @ w_in + b_in + r * (h @ w_hn + p['b_hn']))
+    h = (1 - z) * n + z * h
+    np.testing.assert_allclose(ys[t], h, atol=1e-5)
+
+
+def test_lstm_follows_the_published_equations():
+  """An independent numpy loop: i, f, o = σ(...), g = tanh(...),
+  c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c')."""
+  cell, params, xs = _setup('lstm')
+  (c_out, h_out), ys = recurrence.run(cell, params, xs)
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  h, c = np.zeros((B, H)), np.zeros((B, H))
+  for t in range(T):
+    pre = np.asarray(xs[t], np.float64) @ p['W_xh'] + h @ p['W_hh'] + p['b_h']
+    i, f, g, o = np.split(pre, 4, axis=1)
+    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    h = _sigmoid(o) * np.tanh(c)
+    np.testing.assert_allclose(ys[t], h, atol=1e-5)
+  np.testing.assert_allclose(c_out, c, atol=1e-5)
+  np.testing.assert_allclose(h_out, h, atol=1e-5)

@@ -25,14 +25,15 @@ _PREDICT = {
     'lm': (['the quick', 'pack my'],
            lambda i, o: o.startswith(i) and len(o) > len(i)),
     'classify': (['word1 other2', 'word3 unseen'],
-                 lambda i, o: o.split('\t')[0] in 'ab'
+                 lambda i, o: o.split('\t')[0] in ('a', 'b')
                  and 0.5 <= float(o.split('\t')[1]) <= 1),
     'tag': (['w1 v2', 'w3 v1 w0 zzz'],
             lambda i, o: [t.rsplit('/', 1)[0] for t in o.split()] == i.split()
             and all(t.rsplit('/', 1)[1] in ('B-X', 'I-X', 'O')
                     for t in o.split())),
     'seq2seq': (['a1 b2', 'a3 b0'],
-                lambda i, o: all(w[0] in 'ab' for w in o.split())),
+                lambda i, o: bool(o.split())
+                and all(w[0] in ('a', 'b') for w in o.split())),
 }
 
 

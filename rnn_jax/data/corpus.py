@@ -64,6 +64,28 @@ def load_tokens(dc) -> dict[str, list[str]]:
   return tokens
 
 
+def prefix_tokens(prefix: str, vocab: vocab_lib.Vocab, dc,
+                  what: str) -> list[str]:
+  """A generation prefix's tokens, every one in the vocabulary (an unknown
+  one would be read as <unk>, which a character model never trained);
+  `what` names the prefix in errors."""
+  tokens = tokenize([prefix], dc, eos=False)
+  if not tokens:
+    raise InputError(f'{what}: no tokens in {prefix!r}')
+  unknown = [t for t in tokens if t not in vocab.stoi]
+  if unknown:
+    raise InputError(f'{what}: {unknown[0]!r} is not in the vocabulary of '
+                     'the trained model'
+                     + (f' (write {vocab.itos[vocab.unk_id]} for it)'
+                        if vocab.unk_id is not None else ''))
+  return tokens
+
+
+def join(tokens: list[str], dc) -> str:
+  """Tokens back to text: characters joined, words spaced."""
+  return ('' if dc.level == 'char' else ' ').join(tokens)
+
+
 def build_vocab(train_tokens: list[str], dc) -> vocab_lib.Vocab:
   reserved = [vocab_lib.UNK]
   if dc.level == 'word' and dc.eos:

@@ -118,6 +118,16 @@ def _build_vocab(tokens: list[list[str]], dc) -> vocab_lib.Vocab:
 class Data:
   """Tokenisers, vocabularies and the given splits' two sides."""
 
+  def encode_sources(self, sentences: list[str], dc) -> list:
+    """Raw source sentences (predict's input lines) as ids."""
+    ids = []
+    for number, sentence in enumerate(sentences, 1):
+      ids.append(self.source_vocab.encode(
+          self.source_tokenizer.encode(source_text(sentence, dc))))
+      if not len(ids[-1]):
+        raise InputError(f'input line {number}: no tokens in {sentence!r}')
+    return ids
+
   def __init__(self, dc, examples: dict[str, list[dict]], directory: str,
                vocabs=None):
     """`vocabs`: {'source', 'target'} of a trained model, whose tokenisers

@@ -122,6 +122,26 @@ def feature_vocabs(vocabs, dc) -> list[vocab_lib.Vocab]:
   return [vocabs[f'feature{f}'] for f in range(len(split_list(dc.features)))]
 
 
+def parse_inputs(lines: list[str], dc, placeholder_tag: str) -> list:
+  """Predict's input lines, space-separated `word|feature|...` tokens (one
+  feature per column of data.features), as sentences whose tags are all
+  `placeholder_tag`."""
+  width = len(split_list(dc.features))
+  sentences = []
+  for number, line in enumerate(lines, 1):
+    tokens = [t.split('|') for t in line.split()]
+    bad = [t for t in tokens if len(t) != width + 1 or not all(t)]
+    if bad:
+      raise InputError(
+          f'input line {number}: {"|".join(bad[0])!r} is not word'
+          + '|feature' * width + f' (the model reads {width} feature '
+          'column(s): ' + (dc.features or 'none') + ')')
+    words = [t[0] for t in tokens]
+    sentences.append((words, [placeholder_tag] * len(words),
+                      [[t[f + 1] for t in tokens] for f in range(width)]))
+  return sentences
+
+
 class Encoded:
   """A split's sentences as ids, with the original words kept."""
 

@@ -9,6 +9,8 @@ The readers, `parse_conll` and `parse_conllu`, also read the user's own files
 
 from __future__ import annotations
 
+import re
+
 from typing import Sequence
 
 import tensorflow_datasets as tfds
@@ -25,13 +27,15 @@ CONLLU_FIELDS = ('id', 'form', 'lemma', 'upos', 'xpos', 'feats', 'head',
 
 def parse_conll(lines: Sequence[str], where: str) -> list[list[list[str]]]:
   """CoNLL columns: one token per line, its fields separated by
-  whitespace, a blank line between sentences; `-DOCSTART-` lines (document
+  spaces or tabs, a blank line between sentences; `-DOCSTART-` lines (document
   separators) are skipped. Returns sentences of rows of fields. Every row
   of the file must have the same number of fields; a row that does not is
   an error naming `where` and the line."""
   sentences, sentence, width = [], [], None
   for number, line in enumerate(lines, start=1):
-    fields = line.split()
+    # Spaces and tabs separate fields; other white space (a no-break space
+    # inside a word) is text.
+    fields = [f for f in re.split('[ \t]+', line) if f]
     if not fields:
       if sentence:
         sentences.append(sentence)

@@ -1,0 +1,102 @@
+"""Every preset on its real data: the data built, the train step compiled
+and run for two steps in this process; a few presets end to end."""
+
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import experiments
+from conftest import read_summary, run_launcher
+from rnn_jax import distributed
+from rnn_jax import driver
+from rnn_jax import training
+
+# A raw file each dataset needs, to skip a preset whose data is absent.
+RAW = {'timemachine': 'timemachine/timemachine.txt', 'ptb': 'ptb/ptb.train.txt',
+       'tinyshakespeare': 'tinyshakespeare/input.txt',
+       'sst2': 'sst2/glue/train.tsv',
+       'sst2/kim2014': 'sst2/kim2014/stsa.binary.train',
+       'trec': 'trec/train_5500.label', 'trec/fine': 'trec/TREC_10.label',
+       'mr': 'mr/rt-polarity.pos',
+       'multi30k': 'multi30k/task1/raw/train.de.gz',
+       'fra_eng': 'fra-eng/fra.txt.gz',
+       'scan': 'scan/simple_split/tasks_train_simple.txt.gz',
+       'scan/length': 'scan/length_split/tasks_train_length.txt.gz',
+       'babi': 'babi/tasks_1-20_v1-2/en/qa1_single-supporting-fact_train.txt',
+       'conll2000': 'conll2000/train.txt', 'conll2003': 'conll2003/eng.train',
+       'ud_english_lines': 'ud_english_lines/en_lines-ud-train.conllu'}
+
+
+def _preset(name):
+  module = experiments.get_preset(name)
+  config = module.get_config()
+  config.preset = name
+  relpath = RAW[config.data.name]
+  if not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
+    pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')
+  return experiments.get_experiment(module.EXPERIMENT), config
+
+
+@pytest.mark.parametrize('preset', experiments.preset_names())
+def test_every_preset_builds_its_data_and_trains_two_steps(preset, tmp_path):
+  experiment, config = _preset(preset)
+  if config.data.get('cv_folds'):
+    config.data.fold = 0   # one fold of the cross-validation
+  driver.validate(experiment, config)
+  task = experiment.make_task(config, experiment.load_data(config),
+                              str(tmp_path))
+  assert task.steps_per_epoch >= 1 and task.describe()
+  tx, schedule = training.make_optimizer(config.train, task.steps_per_epoch)
+  state = training.initial_state(task, tx, config.seed)
+  train_step = training.make_train_step(task, tx, schedule)
+  losses = []
+  for index in range(2):
+    batch = distributed.shard(task.train_batch(0, index))
+    state, metrics = train_step(state, batch)
+    losses.append(float(metrics['loss']))
+  assert int(state.step) == 2 and int(state.nonfinite) == 0
+  assert all(np.isfinite(losses)) and losses[0] > 0, losses
+  assert all(np.isfinite(np.asarray(x)).all()
+             for x in jax.tree.leaves(state.params))
+
+
+# One preset of each experiment through the launcher: evaluation, outputs
+# and summary on the real data.
+END_TO_END = ('timemachine_rnn', 'trec_bilstm', 'ud_english_pos_bilstm',
+              'scan_simple_lstm')
+
+
+@pytest.mark.parametrize('preset', END_TO_END)
+def test_presets_run_end_to_end(preset, tmp_path):
+  experiment, config = _preset(preset)
+  result = run_launcher(f'--preset={preset}', f'--workdir={tmp_path}',
+                        '--config.train.max_steps=2',
+                        '--config.train.eval_steps=1')
+  assert result.returncode == 0, result.stderr
+  summary = read_summary(tmp_path)
+  assert summary['preset'] == preset and summary['steps'] == 2
+  assert summary['data'] == config.data.name
+  for split in ('valid', 'test'):
+    assert summary[f'{split}/num_targets'] > 0
+  name = experiment.NAME
+  if name == 'lm':
+    assert summary['valid/perplexity'] > 1
+    assert os.path.isfile(tmp_path / 'samples.txt')
+  elif name == 'seq2seq':
+    assert summary['valid/perplexity'] > 1
+    assert 0 <= summary['test/exact_match'] <= 1
+    with open(tmp_path / 'test_hypotheses.txt', encoding='utf-8') as f:
+      assert len(f.read().splitlines()) == config.data.eval_batch_size
+  elif name == 'tag':
+    assert 0 <= summary['test/f1'] <= 1 and 0 <= summary['test/accuracy'] <= 1
+    with open(tmp_path / 'test_predictions.conll', encoding='utf-8') as f:
+      assert f.read().strip()
+  else:
+    assert 0 <= summary['valid/accuracy'] <= 1
+    with open(tmp_path / 'test_predictions.tsv', encoding='utf-8') as f:
+      rows = [line.split('\t') for line in f.read().splitlines()]
+    assert rows and all(len(r) == 3 and r[0] and r[1] for r in rows)
+  with open(tmp_path / 'run_info.json', encoding='utf-8') as f:
+    assert len(__import__('json').load(f)) == 1
