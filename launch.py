@@ -74,7 +74,8 @@ def _help() -> str:
     for name in experiments.sweep_names(kind):
       doc = experiments.get_sweep(name, kind).__doc__ or ''
       lines.append(f'  {name:26s} {doc.strip().splitlines()[0] if doc else ""}')
-  lines += ['', 'flags:']
+  lines += ['', 'train.max_steps > 0 stops a run early; the learning-rate '
+            'schedule always spans train.num_epochs.', '', 'flags:']
   for flag in ('experiment', 'preset', 'workdir', 'mode', 'checkpoint',
                'input', 'input_file', 'sweep', 'ablation', 'sweep_parallel',
                'sweep_dry_run', 'coordinator_address', 'num_processes',

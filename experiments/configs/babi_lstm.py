@@ -2,7 +2,7 @@
 
 Command:  python launch.py --preset=babi_lstm
 Expected: mean test exact match over the 20 tasks 61.2% (Weston et al.'s
-LSTM: 49.2%), measured; 17 minutes on the 2-core CPU. Per task (test %):
+LSTM: 49.2%), measured; about 17 minutes on 2 CPU cores. Per task (test %):
  1: 50.8   2: 44.8   3: 47.1   4: 75.8   5: 67.6   6: 61.4   7: 79.3
  8: 75.6   9: 63.9  10: 51.5  11: 71.1  12: 76.1  13: 94.4  14: 37.3
 15: 37.0  16: 48.4  17: 51.7  18: 87.5  19:  8.2  20: 94.3

@@ -3,8 +3,7 @@
 Command:  python launch.py --preset=conll2000_chunk_bilstm_crf
 Expected: test F1 93.57 (P 93.45, R 93.69; token accuracy 95.90%; the
 conlleval script gives the same), valid (10% of train) F1 93.69 (measured);
-32 minutes on the 2-core CPU, partly shared with the test suite (30 epochs
-of 252 steps). Huang et al. (2015), BI-LSTM-CRF with Senna embeddings and
+about 30 minutes on 2 CPU cores. Huang et al. (2015), BI-LSTM-CRF with Senna embeddings and
 hand-made features: 94.46.
 """
 

@@ -3,8 +3,7 @@
 Command:  python launch.py --experiment=tag   (or --preset=conll2003_ner_bilstm_crf)
 Expected: eng.testb F1 83.96 (P 83.85, R 84.08; token accuracy 96.81%),
 eng.testa F1 89.95 (measured; the conlleval script gives the same on
-test_predictions.conll); 41 minutes on the 2-core CPU while tests shared it
-(30 epochs of 439 steps). Lample et al. (2016)'s LSTM-CRF reaches 90.94 with
+test_predictions.conll); about 40 minutes on 2 CPU cores. Lample et al. (2016)'s LSTM-CRF reaches 90.94 with
 pretrained word embeddings, which this preset does without.
 """
 

@@ -2,7 +2,7 @@
 
 Command:  python launch.py --preset=fra_eng_gru
 Expected: test BLEU 23.5 greedy (valid 22.7, valid perplexity 3.79),
-measured; 18 minutes on the 2-core CPU shared with the test suite. d2l's
+measured; about 18 minutes on 2 CPU cores. d2l's
 four examples: go . => va y aller. | i lost . => j'ai perdu. |
 he's calm . => il est calme. | i'm home . => je suis chez moi.
 """

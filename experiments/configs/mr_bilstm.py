@@ -2,8 +2,7 @@
 
 Command:  python launch.py --preset=mr_bilstm
 Expected: mean test accuracy over the 10 folds 78.2% (std 1.4; folds 75.1 to
-79.7), measured; 26 minutes for the ten folds on the 2-core CPU while two or
-three other runs shared it (about 2 minutes a fold alone).
+79.7), measured; about 20 minutes for the ten folds on 2 CPU cores.
 """
 
 from experiments import classify

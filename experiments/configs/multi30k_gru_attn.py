@@ -2,8 +2,8 @@
 
 Command:  python launch.py --preset=multi30k_gru_attn
 Expected: test BLEU 37.0 with beam search (valid 35.3; sacrebleu 13a on
-lower-cased text), valid perplexity 5.26, measured; 48.5 minutes on the
-2-core CPU, shared with another run for half of it.
+lower-cased text), valid perplexity 5.26, measured; about 50 minutes on 2
+CPU cores.
 """
 
 from experiments import seq2seq

@@ -2,8 +2,7 @@
 
 Command:  python launch.py --preset=ptb_medium
 Expected: test perplexity 82.7 in the paper; not yet measured here. It is
-about 8x the compute of ptb_small (roughly 8-10 hours on a 2-core CPU);
-a GPU job. As in ptb_small, lr 1 and clip 5 act on the loss summed over the
+about 8x the compute of ptb_small: a GPU job (hours on 2 CPU cores). As in ptb_small, lr 1 and clip 5 act on the loss summed over the
 unrolled steps.
 """
 

@@ -2,7 +2,7 @@
 
 Command:  python launch.py --preset=ptb_rnn
 Expected: test perplexity 120.6, valid 128.9 (measured; Mikolov's RNN-LM:
-124.7); 87 minutes on the 2-core CPU while another PTB run shared it.
+124.7); about 90 minutes on 2 CPU cores.
 Plain SGD at lr 1 (Zaremba's LSTM setting) diverges for this tanh RNN even
 with clipping; Adam with a per-epoch halving trains it reliably.
 """

@@ -2,8 +2,7 @@
 
 Command:  python launch.py --preset=ptb_small
 Expected: test perplexity 113.1, valid 117.0 (measured; the paper: 114.5 and
-120.7); 102 minutes on the 2-core CPU while another PTB run shared it
-(about 100 ms/step alone, so roughly 55 minutes on an idle machine).
+120.7); about an hour on 2 idle CPU cores.
 Zaremba's lr 1 and clip 5 act on the loss summed over the 20 steps and
 averaged over the batch, hence train.loss_reduction=sequence_sum.
 """

@@ -2,7 +2,7 @@
 
 Command:  python launch.py --preset=scan_length_lstm
 Expected: test exact match 10.2% (valid, drawn from train's lengths:
-98.9%), measured; 10 minutes on the 2-core CPU shared with the test suite.
+98.9%), measured; about 10 minutes on 2 CPU cores.
 """
 
 from experiments.configs import scan_simple_lstm

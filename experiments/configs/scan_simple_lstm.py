@@ -1,8 +1,8 @@
 """Lake & Baroni (2018)'s SCAN model, with attention, on the simple split.
 
 Command:  python launch.py --preset=scan_simple_lstm
-Expected: test exact match 99.98% (4,181 of 4,182; valid 99.94%), measured;
-24 minutes on the 2-core CPU (Lake & Baroni: 99.7%).
+Expected: test exact match 99.98% (4,181 of 4,182; valid 99.94%), measured
+(Lake & Baroni: 99.7%); about 24 minutes on 2 CPU cores.
 """
 
 from experiments import seq2seq

@@ -2,7 +2,7 @@
 
 Command:  python launch.py --preset=sst2_kim_bilstm
 Expected: test accuracy 81.5%, valid 79.5% (measured; Kim 2014's CNN-rand:
-82.7% test); 7 minutes on the 2-core CPU shared with two other runs.
+82.7% test); about 7 minutes on 2 CPU cores.
 """
 
 from experiments.configs import sst2_bilstm

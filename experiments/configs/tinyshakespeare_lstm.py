@@ -2,7 +2,7 @@
 
 Command:  python launch.py --preset=tinyshakespeare_lstm
 Expected: valid perplexity 4.30, test 4.80 (2.10 / 2.26 bits per char,
-measured); 15.4 minutes on the 2-core CPU.
+measured); about 15 minutes on 2 CPU cores.
 """
 
 from experiments import lm
