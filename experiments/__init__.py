@@ -1,4 +1,5 @@
-"""Experiments (one module each: get_config() and run(config, workdir)),
+"""Experiments (one module each, declaring what `rnn_jax.driver.Experiment`
+lists; the benchmark, no training run, has its own run(config, workdir)),
 their named presets in experiments/configs/, and the sweeps and ablations
 declared in experiments/sweeps/ and experiments/ablations/."""
 

@@ -386,11 +386,15 @@ def make_optimizer(tc, steps_per_epoch: int):
 
 
 def initial_state(task: Task, tx: optax.GradientTransformation,
-                  seed: int) -> TrainState:
+                  seed: int, jit_init: bool = False) -> TrainState:
   """Step 0, replicated over the `data` mesh but for the carry, which goes
-  with the batch and is split like it."""
+  with the batch and is split like it. `jit_init` compiles the
+  initialisation: faster for large models, but its values may differ from
+  the eager ones in the last bit (an orthogonal init's QR), so runs use the
+  eager one, which published numbers were measured with."""
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
-  params = task.init_params(init_rng)
+  init = jax.jit(task.init_params) if jit_init else task.init_params
+  params = init(init_rng)
   state = distributed.replicate(TrainState(
       step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
       rng=train_rng, carry=None, epoch_loss=np.zeros((), np.float32),

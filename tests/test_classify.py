@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import launch, requires_raw
+from conftest import requires_raw, run_launcher
 from experiments import classify
 from rnn_jax import driver
 from rnn_jax import layers
@@ -187,7 +187,7 @@ def test_own_tsv_files_train_and_predict(tmp_path, with_valid_and_test):
   if with_valid_and_test:
     args += [f'--config.data.valid={_synthetic_tsv(tmp_path / "v.tsv", 60, 1)}',
              f'--config.data.test={_synthetic_tsv(tmp_path / "t.tsv", 50, 2)}']
-  result = launch(*args)
+  result = run_launcher(*args)
   assert result.returncode == 0, result.stderr
   with open(tmp_path / 'run' / 'summary.json') as f:
     summary = json.load(f)
@@ -207,8 +207,8 @@ def test_malformed_tsv_line_is_a_one_line_error(tmp_path):
   train = _synthetic_tsv(tmp_path / 'train.tsv', 50, 0)
   with open(train, 'a', encoding='utf-8') as f:
     f.write('pos and no tab\n')
-  result = launch(*_SMALL, f'--workdir={tmp_path / "run"}',
-                  '--config.data.name=files', f'--config.data.train={train}')
+  result = run_launcher(*_SMALL, f'--workdir={tmp_path / "run"}',
+                        '--config.data.name=files', f'--config.data.train={train}')
   assert result.returncode == 2
   assert result.stderr.strip() == (
       f"error: {train}:52: expected 2 tab-separated fields (label<TAB>text), "
@@ -218,9 +218,9 @@ def test_malformed_tsv_line_is_a_one_line_error(tmp_path):
 
 def test_cross_validation_reports_the_mean_over_folds(tmp_path):
   train = _synthetic_tsv(tmp_path / 'train.tsv', 300, 0)
-  result = launch(*_SMALL, f'--workdir={tmp_path}', '--config.data.name=files',
-                  f'--config.data.train={train}', '--config.data.cv_folds=2',
-                  '--config.train.num_epochs=2')
+  result = run_launcher(*_SMALL, f'--workdir={tmp_path}', '--config.data.name=files',
+                        f'--config.data.train={train}', '--config.data.cv_folds=2',
+                        '--config.train.num_epochs=2')
   assert result.returncode == 0, result.stderr
   with open(tmp_path / 'summary.json') as f:
     summary = json.load(f)

@@ -316,3 +316,41 @@ def test_own_text_files(tmp_path, with_valid_and_test):
   # that learned them is nearly certain of every next word.
   assert summary['valid/perplexity'] < 3.0
   assert 'generated: the quick' in result.stdout
+  assert summary['preset'] is None and summary['data'] == 'files'
+  assert summary['data_files']['train'] == str(train)
+  if with_valid_and_test:
+    # Every target is scored: all the tokens (words and an <eos> per line)
+    # but the first.
+    valid = text[:400]
+    tokens = len(valid.split()) + sum(1 for l in valid.split('\n') if l.strip())
+    assert summary['valid/num_targets'] == tokens - 1
+
+
+def test_word_level_own_text_generates_from_its_own_start(tmp_path):
+  """The default prefix ('time traveller') is not in this text's words: the
+  run says so and generates from the text's first words."""
+  train = _file(tmp_path / 'train.txt',
+                ('Alpha beta gamma.\nDelta epsilon.\n' * 60).encode())
+  result = run_launcher(*_own_text(train), '--config.data.level=word',
+                        '--config.data.batch_size=2',
+                        '--config.data.num_steps=4',
+                        '--config.data.eval_batch_size=1',
+                        '--config.train.max_steps=2',
+                        f'--workdir={tmp_path / "run"}')
+  assert result.returncode == 0, result.stderr
+  assert ("generate.prefix 'time traveller' is not in the vocabulary of "
+          "files: generating from 'Alpha beta'") in result.stdout
+  assert 'generated: Alpha beta' in result.stdout
+
+
+def test_max_steps_stops_early_without_shortening_the_schedule(tmp_path):
+  data = tiny_data(tmp_path / 'data')
+  run = tmp_path / 'run'
+  args = tiny_args('lm', data, train__max_steps=10,
+                   train__log_every_steps=5, train__schedule='cosine')
+  assert run_launcher('--experiment=lm', *args,
+                      f'--workdir={run}').returncode == 0
+  rates = {r['step']: r['train/learning_rate']
+           for r in training.read_metrics(str(run)) if 'train/learning_rate' in r}
+  # The cosine spans num_epochs (thousands of steps), not the 10 run here.
+  assert rates[10] > 0.99

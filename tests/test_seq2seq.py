@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import launch, read_summary
+from conftest import read_summary, run_launcher
 from conftest import requires_raw
 from rnn_jax import decoding
 from rnn_jax import metrics
@@ -279,16 +279,16 @@ def test_builder_counts():
 
 @requires_raw('fra-eng/fra.txt.gz')
 def test_fra_eng_learns_and_bleu_equals_the_sacrebleu_command(tmp_path):
-  result = launch('--experiment=seq2seq', '--config.data.name=fra_eng',
-                  '--config.data.max_examples=3000',
-                  '--config.train.num_epochs=4',
-                  '--config.model.embed_size=64',
-                  '--config.model.encoder_hidden_size=64',
-                  '--config.model.hidden_size=64',
-                  '--config.model.readout_size=64',
-                  '--config.train.learning_rate=0.005',
-                  '--config.decode.examples=go .|i lost .',
-                  f'--workdir={tmp_path}')
+  result = run_launcher('--experiment=seq2seq', '--config.data.name=fra_eng',
+                        '--config.data.max_examples=3000',
+                        '--config.train.num_epochs=4',
+                        '--config.model.embed_size=64',
+                        '--config.model.encoder_hidden_size=64',
+                        '--config.model.hidden_size=64',
+                        '--config.model.readout_size=64',
+                        '--config.train.learning_rate=0.005',
+                        '--config.decode.examples=go .|i lost .',
+                        f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path)
   # The first 3,000 pairs are 1-3 word sentences; a uniform guess over the
@@ -297,6 +297,7 @@ def test_fra_eng_learns_and_bleu_equals_the_sacrebleu_command(tmp_path):
   # (BLEU itself stays low here: 4-gram BLEU of 2-4 word sentences, and
   # min_freq=2 leaves many words of 3,000 pairs <unk>.)
   assert summary['test/bleu'] > 0
+  assert 'case:lc' in summary['test/bleu_signature']  # cased references
   cli = subprocess.run(
       [sys.executable, '-m', 'sacrebleu', str(tmp_path / 'test_references.txt'),
        '-i', str(tmp_path / 'test_hypotheses.txt'), '-lc', '-b', '-w', '4'],
@@ -313,8 +314,8 @@ def test_malformed_line_names_file_and_line(tmp_path):
   train = tmp_path / 'pairs.tsv'
   train.write_bytes(b'hello\tbonjour\nthanks merci\n')
   workdir = tmp_path / 'run'
-  result = launch('--experiment=seq2seq', '--config.data.name=files',
-                  f'--config.data.train={train}', f'--workdir={workdir}')
+  result = run_launcher('--experiment=seq2seq', '--config.data.name=files',
+                        f'--config.data.train={train}', f'--workdir={workdir}')
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert lines == [f"error: {train}:2: expected 2 tab-separated fields "
@@ -332,20 +333,20 @@ def test_own_pairs_file_learns_to_reverse(tmp_path):
     lines.append(' '.join(s) + '\t' + ' '.join(s[::-1]))
   train = tmp_path / 'train.tsv'
   train.write_text('\n'.join(lines) + '\n')
-  result = launch('--experiment=seq2seq', '--config.data.name=files',
-                  f'--config.data.train={train}',
-                  '--config.data.tokenizer=whitespace',
-                  '--config.data.min_freq=1',
-                  '--config.model.embed_size=32',
-                  '--config.model.encoder_hidden_size=32',
-                  '--config.model.hidden_size=32',
-                  '--config.model.readout_size=32',
-                  '--config.model.dropout=0',
-                  '--config.train.num_epochs=6',
-                  '--config.train.learning_rate=0.01',
-                  '--config.decode.method=greedy',
-                  '--config.decode.bleu=False',
-                  f'--workdir={tmp_path / "run"}')
+  result = run_launcher('--experiment=seq2seq', '--config.data.name=files',
+                        f'--config.data.train={train}',
+                        '--config.data.tokenizer=whitespace',
+                        '--config.data.min_freq=1',
+                        '--config.model.embed_size=32',
+                        '--config.model.encoder_hidden_size=32',
+                        '--config.model.hidden_size=32',
+                        '--config.model.readout_size=32',
+                        '--config.model.dropout=0',
+                        '--config.train.num_epochs=6',
+                        '--config.train.learning_rate=0.01',
+                        '--config.decode.method=greedy',
+                        '--config.decode.bleu=False',
+                        f'--workdir={tmp_path / "run"}')
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path / 'run')
   assert summary['test/exact_match'] > 0.9

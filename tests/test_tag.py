@@ -14,7 +14,7 @@ from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax.data.builders import tagging as tagging_data
 from rnn_jax.errors import InputError
-from conftest import launch, requires_raw
+from conftest import requires_raw, run_launcher
 
 K, T = 3, 4
 
@@ -221,13 +221,13 @@ def test_own_conll_files_learn_and_predictions_score_alike(tmp_path):
            for s, n, seed in (('train', 300, 0), ('valid', 40, 1),
                               ('test', 60, 2))}
   workdir = tmp_path / 'run'
-  result = launch('--experiment=tag', '--config.data.name=files',
-                  '--config.data.column=1',
-                  *[f'--config.data.{s}={p}' for s, p in files.items()],
-                  '--config.model.hidden_size=16', '--config.model.embed_size=8',
-                  '--config.model.char_hidden_size=0',
-                  '--config.data.batch_size=16', '--config.train.num_epochs=8',
-                  '--config.train.learning_rate=0.02', f'--workdir={workdir}')
+  result = run_launcher('--experiment=tag', '--config.data.name=files',
+                        '--config.data.column=1',
+                        *[f'--config.data.{s}={p}' for s, p in files.items()],
+                        '--config.model.hidden_size=16', '--config.model.embed_size=8',
+                        '--config.model.char_hidden_size=0',
+                        '--config.data.batch_size=16', '--config.train.num_epochs=8',
+                        '--config.train.learning_rate=0.02', f'--workdir={workdir}')
   assert result.returncode == 0, result.stderr
   with open(workdir / 'summary.json') as f:
     summary = json.load(f)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO, launch, read_summary, tiny_args, tiny_data
+from conftest import REPO, read_summary, run_launcher, tiny_args, tiny_data
 
 # Long enough (600 steps) that signals sent at checkpoints 100 and 200 land
 # mid-run; dropout on, so that a resumed run must also restore the key.
@@ -76,7 +76,7 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   tiny_data(tmp_path / 'data')
   args = _args(experiment, tmp_path)
   straight = tmp_path / 'straight'
-  result = launch(*args, f'--workdir={straight}')
+  result = run_launcher(*args, f'--workdir={straight}')
   assert result.returncode == 0, result.stderr
   expected = read_summary(straight)
   assert expected['steps'] == 600
@@ -94,7 +94,7 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   assert line.startswith('interrupted: SIGTERM at step '), line
   step = int(line.split('at step ')[1].split(':')[0])
   assert step >= 200 and os.path.isdir(workdir / 'checkpoints' / str(step))
-  rerun = launch(*args, f'--workdir={workdir}')
+  rerun = run_launcher(*args, f'--workdir={workdir}')
   assert rerun.returncode == 0, rerun.stderr
   assert f'resumed from step {step}' in rerun.stdout
   got = read_summary(workdir)
@@ -102,10 +102,14 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
     if key.startswith(('train/', 'valid/', 'test/')) and 'per_sec' not in key:
       assert got[key] == value, key
   assert _records(workdir) == _records(straight)
+  with open(workdir / 'run_info.json', encoding='utf-8') as f:
+    starts = json.load(f)
+  assert len(starts) == 3    # the start and two resumptions, each recorded
+  assert all(s['config']['seed'] == 0 and s['versions']['jax'] for s in starts)
 
   # Eval: the newest checkpoint's metrics, recomputed exactly, written apart.
-  result = launch(f'--experiment={experiment}', '--mode=eval',
-                  f'--workdir={straight}')
+  result = run_launcher(f'--experiment={experiment}', '--mode=eval',
+                        f'--workdir={straight}')
   assert result.returncode == 0, result.stderr
   evaluated = read_summary(straight / 'eval_600')
   assert evaluated['checkpoint'] == 600
@@ -119,10 +123,10 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   shutil.rmtree(tmp_path / 'data')
   before = _files(moved)
   inputs, looks_right = _PREDICT[experiment]
-  result = launch(f'--experiment={experiment}', '--mode=predict',
-                  f'--workdir={moved}', stdin='\n'.join(inputs) + '\n',
-                  env={'RNN_JAX_RAW_DATA': str(tmp_path / 'nothing'),
-                       'RNN_JAX_DATA_DIR': str(tmp_path / 'nothing2')})
+  result = run_launcher(f'--experiment={experiment}', '--mode=predict',
+                        f'--workdir={moved}', stdin='\n'.join(inputs) + '\n',
+                        env={'RNN_JAX_RAW_DATA': str(tmp_path / 'nothing'),
+                             'RNN_JAX_DATA_DIR': str(tmp_path / 'nothing2')})
   assert result.returncode == 0, result.stderr
   outputs = result.stdout.splitlines()
   assert len(outputs) == len(inputs), result.stdout
@@ -146,13 +150,13 @@ def test_a_second_run_and_a_changed_shape_are_refused(tmp_path):
       assert proc.poll() is None
       time.sleep(0.01)
     before = (workdir / 'config.json').read_bytes()
-    second = launch(*args, f'--workdir={workdir}')
+    second = run_launcher(*args, f'--workdir={workdir}')
     assert second.returncode == 2 and 'in use by another run' in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
   finally:
     proc.wait(timeout=300)
   assert (workdir / 'config.json').read_bytes() == before
-  other = launch(*args, f'--workdir={workdir}', '--config.model.hidden_size=16')
+  other = run_launcher(*args, f'--workdir={workdir}', '--config.model.hidden_size=16')
   assert other.returncode == 2 and 'model.hidden_size=8' in other.stderr
   assert len(other.stderr.strip().splitlines()) == 1
   assert (workdir / 'config.json').read_bytes() == before
