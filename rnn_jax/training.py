@@ -212,7 +212,8 @@ def plot_curves(workdir: str):
   records = read_metrics(workdir)
   os.makedirs(os.path.join(workdir, 'plots'), exist_ok=True)
   names = sorted({k.split('/', 1)[1] for r in records for k in r
-                  if '/' in k and k.split('/', 1)[0] in ('train', 'valid')})
+                  if '/' in k and k.split('/', 1)[0] in ('train', 'valid')}
+                 - {'num_targets'})
   for name in names:
     fig, ax = plt.subplots(figsize=(6, 4))
     for split in ('train', 'valid'):

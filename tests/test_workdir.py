@@ -14,10 +14,10 @@ import pytest
 
 from conftest import REPO, read_summary, run_launcher, tiny_args, tiny_data
 
-# Long enough (600 steps) that signals sent at checkpoints 100 and 200 land
+# Long enough (300 steps) that signals sent at checkpoints 50 and 100 land
 # mid-run; dropout on, so that a resumed run must also restore the key.
-_LONG = dict(train__max_steps=600, train__num_epochs=10_000,
-             train__checkpoint_every_steps=100, train__log_every_steps=100,
+_LONG = dict(train__max_steps=300, train__num_epochs=10_000,
+             train__checkpoint_every_steps=50, train__log_every_steps=50,
              train__eval_every_epochs=1, model__dropout=0.1)
 
 # What each experiment predicts from, and how each output line looks.
@@ -79,21 +79,21 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   result = run_launcher(*args, f'--workdir={straight}')
   assert result.returncode == 0, result.stderr
   expected = read_summary(straight)
-  assert expected['steps'] == 600
+  assert expected['steps'] == 300
 
   # Preemption: killed after its first checkpoint, the run loses the steps
   # since; resumed and terminated after a later one, it writes a checkpoint
   # where it stops and says so; resumed again, it ends exactly where the
   # uninterrupted run ended, record for record.
   workdir = tmp_path / 'preempted'
-  code, _ = _interrupted(args, workdir, signal.SIGKILL, 100)
+  code, _ = _interrupted(args, workdir, signal.SIGKILL, 50)
   assert code == -signal.SIGKILL
-  code, stderr = _interrupted(args, workdir, signal.SIGTERM, 200)
+  code, stderr = _interrupted(args, workdir, signal.SIGTERM, 100)
   assert code == 128 + signal.SIGTERM, stderr
   line, = stderr.strip().splitlines()
   assert line.startswith('interrupted: SIGTERM at step '), line
   step = int(line.split('at step ')[1].split(':')[0])
-  assert step >= 200 and os.path.isdir(workdir / 'checkpoints' / str(step))
+  assert step >= 100 and os.path.isdir(workdir / 'checkpoints' / str(step))
   rerun = run_launcher(*args, f'--workdir={workdir}')
   assert rerun.returncode == 0, rerun.stderr
   assert f'resumed from step {step}' in rerun.stdout
@@ -111,8 +111,8 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   result = run_launcher(f'--experiment={experiment}', '--mode=eval',
                         f'--workdir={straight}')
   assert result.returncode == 0, result.stderr
-  evaluated = read_summary(straight / 'eval_600')
-  assert evaluated['checkpoint'] == 600
+  evaluated = read_summary(straight / 'eval_300')
+  assert evaluated['checkpoint'] == 300
   tested = [k for k in expected if k.startswith('test/')]
   assert tested and all(evaluated[k] == expected[k] for k in tested)
   assert read_summary(straight) == expected

@@ -25,7 +25,9 @@ def load_splits(dc) -> dict[str, list[dict]]:
                                         what=f'data.{split} file')]
             for split, path in splits.items()}
   else:
-    data = builders.load(dc.name)
+    # max_examples takes the first pairs of train, after a task's filter.
+    data = builders.load(dc.name, {'train': dc.max_examples}
+                         if dc.max_examples and not dc.task else None)
   if dc.task:
     if not dc.name.startswith('babi'):
       raise InputError(f'config field data.task={dc.task} is for babi, not '

@@ -209,9 +209,11 @@ def _quiet_tfds():
   logging.getLogger('absl').setLevel(logging.WARNING)
 
 
-def load(name: str) -> dict[str, list[dict]]:
+def load(name: str, limits: dict[str, int] | None = None
+         ) -> dict[str, list[dict]]:
   """Prepares dataset `name` (or `name/config`) if needed; returns every
-  split's records in order, text features decoded to str."""
+  split's records in order (only the first `limits[split]` of a split
+  named there), text features decoded to str."""
   if name not in registered():
     raise InputError(f'unknown dataset {name!r}; known: {", ".join(registered())}')
   _quiet_tfds()
@@ -228,7 +230,10 @@ def load(name: str) -> dict[str, list[dict]]:
     builder.download_and_prepare()
   out = {}
   for split, source in builder.as_data_source().items():
-    records = source.__getitems__(list(range(len(source))))
+    count = len(source)
+    if (limits or {}).get(split):
+      count = min(count, limits[split])
+    records = source.__getitems__(list(range(count)))
     out[split] = [{k: _decode(v) for k, v in r.items()} for r in records]
   return out
 
