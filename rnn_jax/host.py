@@ -3,11 +3,11 @@
 XLA on CPU allocates the temporaries of a compiled step in large blocks.
 glibc's malloc serves large blocks with a fresh mmap and unmaps them when
 they are freed, so every step faults their pages in again and the kernel
-zeroes them (the PTB RNN's step: 10,000 page faults, a quarter of its
-time). `keep_freed_memory` makes malloc keep what is freed for
-reuse instead (and `dispatch_on_calling_thread` keeps the largest blocks in
-the heap that does so). The price is that the process's resident memory
-stays at its peak, which a training run reaches in its first steps anyway.
+zeroes them (the README's Speed section has the measurements).
+`keep_freed_memory` makes malloc keep what is freed for reuse instead (and
+`dispatch_on_calling_thread` keeps the largest blocks in the heap that does
+so). The price is that the process's resident memory stays at its peak,
+which a training run reaches in its first steps anyway.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ def keep_freed_memory() -> bool:
   trimming of a heap's free top. They do not reach the arena of a worker
   thread, which maps every block over 64 MB afresh (see
   `dispatch_on_calling_thread`); one arena for all threads would, but the
-  threads' contention for it slowed ordinary runs down (a tagging preset's
-  one-step run: 55-71 s -> 77 s).
+  threads' contention for it slowed ordinary runs down.
 
   Call it before JAX runs its first computation. A no-op (False) where
   malloc is not glibc's.
@@ -50,17 +49,13 @@ def dispatch_on_calling_thread():
   """JAX on CPU runs each computation on the thread that calls it
   (`jax_cpu_enable_async_dispatch=False`; computations over several devices
   stay asynchronous), so that its temporaries come from the main thread's
-  heap, which `keep_freed_memory` makes keep blocks of any size. A worker
-  thread's arena maps every block over 64 MB afresh: the char RNN with H=512
-  and batch 256 has a 142 MB one (36,000 page faults a step), PTB-medium
-  41,000 faults a step.
+  heap, which `keep_freed_memory` makes keep blocks of any size; a worker
+  thread's arena maps every block over 64 MB afresh.
 
   The price: Python no longer prepares (or compiles) the next computation
-  while one runs. Measured: the benchmark's H=512 B=256 step 180 -> 130-150
-  ms, PTB-medium's 540 -> 497 ms, the main job equal, the H=64 step (1.2 ms)
-  13% slower; a CoNLL-2003 tagger's 150-step run 132-137 -> 151-152 s of
-  wall time (many bucket shapes to compile), at equal training speed. So
-  the language model, whose batches have one shape, calls it; the other
-  experiments do not. Call it before JAX runs its first computation.
+  while one runs, which costs an experiment whose batches come in many
+  shapes more than it saves; the language model, whose batches have one
+  shape, asks for it (`DISPATCH_ON_CALLING_THREAD`). Call it before JAX
+  runs its first computation.
   """
   jax.config.update('jax_cpu_enable_async_dispatch', False)
