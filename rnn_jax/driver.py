@@ -34,14 +34,19 @@ VOCABS = 'vocabs'   # <workdir>/vocabs/<name>.json, for every experiment
 class Experiment(Protocol):
   """What an experiment module declares.
 
-  `make_task` returns a `training.Task` that also has `vocabs` (built on
-  train when none are given), `describe()` (a line about the data),
-  `batches` (split -> batches with `eval_batches()` and `seqs`, for the
-  splits it can predict) and `predict_batch(params, batch, rng)` (one
-  result per row of an evaluation batch).
+  `make_task(config, data, workdir, vocabs=None)` returns a
+  `training.Task` that also has `vocabs` (built on train when none are
+  given; `data` is None in predict mode), `describe()` (a line about the
+  data) and, where it predicts per example, `batches` (split -> batches
+  with `eval_batches()` and `seqs`) and `predict_batch(params, batch, rng)`
+  (one result per row of an evaluation batch). `PREDICTION_FILES` name
+  the files `write_outputs` writes per split ('{split}_...'), which
+  cross-validation concatenates over the folds; a true
+  `DISPATCH_ON_CALLING_THREAD` asks for `host.dispatch_on_calling_thread`.
   """
   NAME: str
   DEFAULT_PRESET: str
+  PREDICTION_FILES: tuple[str, ...]
 
   def get_config(self) -> ml_collections.ConfigDict: ...
   def validate(self, config): ...

@@ -62,11 +62,10 @@ def test_every_preset_builds_its_data_and_trains_two_steps(preset, tmp_path):
              for x in jax.tree.leaves(state.params))
 
 
-# A preset of each sentence experiment through the launcher: evaluation,
-# outputs and summary on the real data (the main job's, timemachine_rnn, is
-# test_launch.py's first test).
-END_TO_END = ('trec_bilstm', 'ud_english_pos_bilstm',
-              'scan_simple_lstm')
+# A classifier and a tagger through the launcher: evaluation, outputs and
+# summary on the real data (the main job's preset is test_launch.py's first
+# test, a seq2seq model on real data test_seq2seq.py's fra_eng test).
+END_TO_END = ('trec_bilstm', 'ud_english_pos_bilstm')
 
 
 @pytest.mark.parametrize('preset', END_TO_END)

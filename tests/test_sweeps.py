@@ -109,22 +109,13 @@ def test_every_ablation_is_valid_for_every_declared_experiment():
     assert len({p.name for p in plan.points}) == len(plan.points)
 
 
-def _one_ablation_per_experiment():
-  """The first ablation declared for each experiment: the others differ
-  from it only in their points, which the test above checks. Not the lm's:
-  test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table runs lm
-  sweep points end to end, and what --ablation adds to --sweep (the named
-  module, its fixed plots) is the same for every experiment, which the
-  other experiments' ablations cover."""
-  chosen = {}
-  for name in experiments.sweep_names('ablations'):
-    experiment = next(iter(experiments.get_sweep(name, 'ablations').BASES))
-    if experiment != 'lm':
-      chosen.setdefault(experiment, name)
-  return sorted(chosen.values())
-
-
-@pytest.mark.parametrize('name', _one_ablation_per_experiment())
+# One ablation end to end: the others differ from it only in their points
+# and experiment, which the test above checks; what --ablation adds to
+# --sweep (the named module, its fixed plots) is the same for every
+# experiment, and every experiment runs through the one driver
+# (test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table runs lm
+# sweep points end to end).
+@pytest.mark.parametrize('name', ['bidirectional'])
 def test_ablations_run_end_to_end_at_a_tiny_size(tmp_path, name):
   """The ablation for its first experiment, every point on tiny files."""
   module = experiments.get_sweep(name, 'ablations')
