@@ -281,7 +281,7 @@ def test_builder_counts():
 def test_fra_eng_learns_and_bleu_equals_the_sacrebleu_command(tmp_path):
   result = run_launcher('--experiment=seq2seq', '--config.data.name=fra_eng',
                         '--config.data.max_examples=3000',
-                        '--config.train.num_epochs=4',
+                        '--config.train.num_epochs=3',
                         '--config.model.embed_size=64',
                         '--config.model.encoder_hidden_size=64',
                         '--config.model.hidden_size=64',
