@@ -10,7 +10,6 @@ from rnn_jax.data import readers
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
-SPLITS = ('train', 'valid', 'test')
 # data.preprocess=auto: the corpora read as their canonical setup reads them
 # (d2l lower-cases The Time Machine to letters and spaces); everything else,
 # the user's files above all, as written.

@@ -10,8 +10,6 @@ from rnn_jax.data import readers
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
-SPLITS = ('train', 'valid', 'test')
-
 
 def read_tsv(path: str, header: str = 'auto', *,
              what: str = 'data file') -> list[tuple[str, str]]:
