@@ -26,6 +26,15 @@ matmul peak is then bfloat16's.
 * torch: `torch.nn.RNN` / `torch.nn.LSTM` (batch_first) in eager mode with
   `clip_grad_norm_` and `torch.optim.SGD`; skipped when torch is absent.
 
+`--config.benchmark.shapes=long` runs the long-sequence group instead: a
+one-layer character model (V=65, H=256, B=16) at T = 256, 1024 and 4096
+(shapes long_t256, long_t1024, long_t4096), with the rows
+mingru_parallel and mingru_sequential (rnn_jax's minGRU with each scan),
+rnn_jax_gru, rnn_jax_lstm, flax_gru (`nn.GRUCell`) and torch_gru
+(`torch.nn.GRU`), and a plot of tokens/s against T, <workdir>/long.png.
+The cost of a step should grow linearly with T and its compile time not
+at all.
+
 Measures: tokens/s = batch x steps / seconds per step, in the fastest of
 several timed windows after warm-up steps (the machine's other tenants only
 ever slow a window down); compile_seconds = trace + lower + compile of the jitted step (JAX
@@ -69,6 +78,19 @@ SHAPES = {
     'ptb_medium_lstm': ('lstm', 10_000, 650, 2, 20, 35, 650),
 }
 IMPLS = ('rnn_jax', 'flax', 'torch')
+LONG_STEPS = (256, 1024, 4096)
+LONG_SHAPES = {f'long_t{t}': ('gru', 65, 256, 1, 16, t, 0) for t in LONG_STEPS}
+# row name -> (implementation, cell, rnn_jax's model.scan)
+LONG_IMPLS = {
+    'mingru_parallel': ('rnn_jax', 'mingru', 'parallel'),
+    'mingru_sequential': ('rnn_jax', 'mingru', 'sequential'),
+    'rnn_jax_gru': ('rnn_jax', 'gru', 'auto'),
+    'rnn_jax_lstm': ('rnn_jax', 'lstm', 'auto'),
+    'flax_gru': ('flax', 'gru', 'auto'),
+    'torch_gru': ('torch', 'gru', 'auto'),
+}
+SHAPES.update(LONG_SHAPES)
+GROUPS = {'long': tuple(LONG_SHAPES)}
 DTYPES = ('float32', 'bfloat16')
 COMPILE_SHAPE = 'char_rnn_h256'  # compile_t<T> rows: this shape at T steps
 
@@ -77,7 +99,9 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.benchmark = ml_collections.ConfigDict(dict(
-      shapes=','.join(SHAPES),    # comma-separated names from SHAPES
+      shapes=','.join(s for s in SHAPES if s not in LONG_SHAPES),
+                                  # comma-separated names from SHAPES, or
+                                  # 'long' (the long-sequence group)
       impls=','.join(IMPLS),
       seconds=5.0,                # timed steady state per row (and at
       min_steps=5,                # least min_steps steps)
@@ -93,10 +117,11 @@ def get_config() -> ml_collections.ConfigDict:
 
 def _names(value: str, known, field: str) -> list[str]:
   names = [n.strip() for n in value.split(',') if n.strip()]
+  names = [m for n in names for m in GROUPS.get(n, (n,))]
   for n in names:
     if n not in known:
       raise InputError(f'config field {field}: unknown {n!r}; choose from '
-                       f'{", ".join(known)}')
+                       f'{", ".join([*known, *GROUPS])}')
   return names
 
 
@@ -158,22 +183,25 @@ def _jax_loop(step, state, data):
 
   def run(compiled, n):
     nonlocal state
+    aux = None
     for i in range(n):
       state, aux = compiled(state, data[i % len(data)])
     jax.block_until_ready((state, aux))
   return compile_step, run
 
 
-def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32'):
+def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
+             scan='auto'):
   """The library's own step over `lm.LMTask`."""
   from experiments import lm  # pylint: disable=g-import-not-at-top
   from rnn_jax import optim  # pylint: disable=g-import-not-at-top
   from rnn_jax import training  # pylint: disable=g-import-not-at-top
   from rnn_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
-  cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
+  default_cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
   config = lm.get_config()
-  config.model.update(cell=cell, hidden_size=hidden, num_layers=layers,
-                      embed_size=embed, dtype=dtype)
+  config.model.update(cell=cell or default_cell, hidden_size=hidden,
+                      num_layers=layers, embed_size=embed, dtype=dtype,
+                      scan=scan)
   if unroll:
     config.model.unroll = unroll
   config.data.update(batch_size=batch, num_steps=num_steps)
@@ -191,9 +219,10 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32'):
   return _jax_loop(step, state, data)
 
 
-def _flax(shape, num_steps, seed, unroll, dtype='float32'):
+def _flax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
+          scan='auto'):
   """flax.linen.RNN with the matching flax cell, a plain jitted step."""
-  del unroll
+  del unroll, cell, scan
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -201,7 +230,8 @@ def _flax(shape, num_steps, seed, unroll, dtype='float32'):
   cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
   compute_dtype = jnp.bfloat16 if dtype == 'bfloat16' else None
   cell_class = functools.partial(
-      {'rnn': nn.SimpleCell, 'lstm': nn.OptimizedLSTMCell}[cell],
+      {'rnn': nn.SimpleCell, 'gru': nn.GRUCell,
+       'lstm': nn.OptimizedLSTMCell}[cell],
       dtype=compute_dtype)
 
   class Model(nn.Module):
@@ -245,9 +275,11 @@ def _flax(shape, num_steps, seed, unroll, dtype='float32'):
   return _jax_loop(jax.jit(train_step, donate_argnums=0), state, data)
 
 
-def _torch(shape, num_steps, seed, unroll, dtype='float32'):
-  """torch.nn.RNN / LSTM in eager mode (bfloat16: under torch.autocast)."""
-  del unroll
+def _torch(shape, num_steps, seed, unroll, dtype='float32', cell=None,
+           scan='auto'):
+  """torch.nn.RNN / GRU / LSTM in eager mode (bfloat16: under
+  torch.autocast)."""
+  del unroll, cell, scan
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   cell, vocab, hidden, layers, _, _, embed = SHAPES[shape]
@@ -258,7 +290,7 @@ def _torch(shape, num_steps, seed, unroll, dtype='float32'):
     def __init__(self):
       super().__init__()
       self.embed = nn.Embedding(vocab, embed) if embed else None
-      rnn = {'rnn': nn.RNN, 'lstm': nn.LSTM}[cell]
+      rnn = {'rnn': nn.RNN, 'gru': nn.GRU, 'lstm': nn.LSTM}[cell]
       self.rnn = rnn(embed or vocab, hidden, num_layers=layers,
                      batch_first=True)
       self.out = nn.Linear(hidden, vocab)
@@ -308,7 +340,7 @@ def measure(spec: dict) -> dict:
   base = _peak_rss_mb()
   compile_step, run = _BUILDERS[spec['impl']](
       spec['shape'], spec['num_steps'], spec['seed'], spec['unroll'],
-      spec['dtype'])
+      spec['dtype'], spec.get('cell'), spec.get('scan', 'auto'))
   start = time.perf_counter()
   compiled = compile_step() if compile_step else None
   compile_seconds = time.perf_counter() - start if compile_step else None
@@ -394,13 +426,16 @@ def _table(rows: list[dict]) -> str:
   lines = ['| shape | impl | tokens/s | vs torch | vs flax | compile s | '
            'peak MB | of peak |', '|' + '---|' * 8]
   speed = {(r['shape'], r['impl']): r.get('tokens_per_sec') for r in rows}
+  others = ('torch', 'flax', 'torch_gru', 'flax_gru')
   for r in rows:
     ratios = []
     for other in ('torch', 'flax'):
+      if r['shape'] in LONG_SHAPES:
+        other += '_gru'
       base = speed.get((r['shape'], other))
       ours = r.get('tokens_per_sec')
       ratios.append(f'{ours / base:.2f}x' if ours and base and
-                    r['impl'] == 'rnn_jax' else '')
+                    r['impl'] not in others else '')
     lines.append(
         f"| {r['shape']} | {r['impl']} | "
         f"{_format(r.get('tokens_per_sec'), '{:,.0f}')} | {ratios[0]} | "
@@ -429,15 +464,20 @@ def run(config, workdir: str) -> dict:
         flush=True)
   rows = []
   for shape in shapes:
-    for impl in impls:
+    if shape in LONG_SHAPES:
+      variants = [(name, impl, cell, scan) for name, (impl, cell, scan)
+                  in LONG_IMPLS.items() if impl in impls]
+    else:
+      variants = [(impl, impl, None, 'auto') for impl in impls]
+    for name, impl, cell, scan in variants:
       spec = dict(common, shape=shape, impl=impl, compile_only=False,
-                  num_steps=SHAPES[shape][5])
-      row = {'shape': shape, 'impl': impl, **_in_process(spec)}
+                  num_steps=SHAPES[shape][5], cell=cell, scan=scan)
+      row = {'shape': shape, 'impl': name, **_in_process(spec)}
       row['fraction_of_peak'] = (
           row['tokens_per_sec'] * train_flops_per_token(shape) / 1e9 / peak
-          if impl == 'rnn_jax' else None)
+          if impl == 'rnn_jax' and shape not in LONG_SHAPES else None)
       rows.append(row)
-      print(f"{shape:20s} {impl:8s} {row['tokens_per_sec']:12,.0f} tokens/s"
+      print(f"{shape:20s} {name:17s} {row['tokens_per_sec']:12,.0f} tokens/s"
             f"  compile {_format(row['compile_seconds'], '{:.2f}')} s  peak "
             f"{row['peak_memory_mb']:.0f} MB", flush=True)
   for num_steps in _compile_steps(config):
@@ -454,4 +494,18 @@ def run(config, workdir: str) -> dict:
   with open(os.path.join(workdir, 'benchmark.json'), 'w') as f:
     json.dump(result, f, indent=2)
   print(_table(rows), flush=True)
+  long_rows = [r for r in rows if r['shape'] in LONG_SHAPES]
+  if long_rows:
+    _plot_long(long_rows, os.path.join(workdir, 'long.png'))
   return result
+
+
+def _plot_long(rows: list[dict], path: str):
+  """tokens/s against T, one line per row name."""
+  from rnn_jax import plots  # pylint: disable=g-import-not-at-top
+  series = {}
+  for r in rows:
+    series.setdefault(r['impl'], []).append(
+        (SHAPES[r['shape']][5], r['tokens_per_sec']))
+  plots.lines(path, series, xlabel='sequence length T',
+              ylabel='training tokens/s', title='char LM, H=256, B=16')

@@ -19,6 +19,7 @@ from rnn_jax import driver
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import plots
+from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import labelled
@@ -39,7 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
-      cell='lstm',           # rnn | gru | lstm
+      cell='lstm',           # rnn | gru | lstm | gru_ln | lstm_ln |
+                             # mingru | minlstm | lru | rglru
       hidden_size=256,
       num_layers=1,
       bidirectional=True,
@@ -52,6 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
       word_dropout=0.1,      # a token becomes <unk> with this probability
       activation='tanh',     # rnn cell only
       unroll=1,
+      scan='auto',           # linear cells: parallel | sequential | auto
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='sst2',           # sst2 | sst2/kim2014 | trec | trec/fine | mr | files
@@ -86,6 +89,7 @@ def get_config() -> ml_collections.ConfigDict:
 def validate(config):
   configlib.check_choices(config, {
       'model.cell': tuple(cells.CELLS),
+      'model.scan': recurrence.SCANS,
       'model.activation': tuple(cells.ACTIVATIONS),
       'model.readout': models.READOUTS,
       'data.name': tuple(builders.registered(NAME)) + ('files',),

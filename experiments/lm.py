@@ -17,8 +17,10 @@ from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import distributed
+from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
+from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import corpus
@@ -43,7 +45,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
-      cell='rnn',            # rnn | gru | lstm
+      cell='rnn',            # rnn | gru | lstm | gru_ln | lstm_ln |
+                             # mingru | minlstm | lru | rglru
       hidden_size=256,
       num_layers=1,
       dropout=0.0,
@@ -53,6 +56,12 @@ def get_config() -> ml_collections.ConfigDict:
       recurrent=True,        # False drops W_hh: the MLP of the lecture
       tie_weights=False,
       unroll=1,
+      scan='auto',           # linear cells (mingru, minlstm, lru, rglru):
+                             # parallel | sequential | auto (per backend)
+      block='stack',         # stack (the lecture's deep RNN) | residual:
+                             # pre-norm residual blocks with an MLP (the
+                             # linear-recurrence papers' stack), any cell
+      mlp_ratio=4,           # residual: the MLP's width / hidden_size
       remat_chunk=0,         # >0: recompute the recurrence in chunks of this
                              # many steps in the backward pass (long num_steps)
       dtype='float32',       # bfloat16: the matmuls' operands (mixed
@@ -96,6 +105,8 @@ def get_config() -> ml_collections.ConfigDict:
 def validate(config):
   configlib.check_choices(config, {
       'model.cell': tuple(cells.CELLS),
+      'model.scan': recurrence.SCANS,
+      'model.block': layers.BLOCKS,
       'model.activation': tuple(cells.ACTIVATIONS),
       'model.dtype': tuple(COMPUTE_DTYPES),
       'data.level': ('char', 'word'),
@@ -107,9 +118,13 @@ def validate(config):
   configlib.check_at_least(config, {**dict.fromkeys([
       'model.hidden_size', 'model.num_layers', 'data.batch_size',
       'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1),
-      'model.remat_chunk': 0})
+      'model.remat_chunk': 0, 'model.mlp_ratio': 0})
   configlib.check_fraction(config, ['model.dropout'])
   m = config.model
+  if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
+    raise InputError('config field model.remat_chunk: rematerialisation '
+                     'applies to cells with a recurrent matmul, not '
+                     f'model.cell={m.cell}')
   if m.cudnn and (m.cell != 'lstm' or not m.recurrent or m.remat_chunk
                   or m.dtype != 'float32'):
     raise InputError('config field model.cudnn: cuDNN runs a recurrent '

@@ -28,6 +28,7 @@ from rnn_jax import driver
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import plots
+from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import paired
@@ -48,7 +49,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
       embed_size=256,
-      encoder_cell='gru',    # rnn | gru | lstm
+      encoder_cell='gru',    # rnn | gru | lstm | gru_ln | lstm_ln |
+                             # mingru | minlstm | lru | rglru
       encoder_hidden_size=256,
       encoder_layers=1,
       bidirectional=True,
@@ -60,6 +62,7 @@ def get_config() -> ml_collections.ConfigDict:
       readout_size=256,      # >0: tanh layer before the vocabulary projection
       dropout=0.3,           # embeddings, between layers, before the output
       unroll=1,
+      scan='auto',           # linear cells: parallel | sequential | auto
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='multi30k',       # multi30k[/en-de] | fra_eng | scan[/length|...]
@@ -110,6 +113,7 @@ def validate(config):
   configlib.check_choices(config, {
       'model.encoder_cell': tuple(cells.CELLS),
       'model.decoder_cell': tuple(cells.CELLS),
+      'model.scan': recurrence.SCANS,
       'model.attention': models.ATTENTIONS,
       'data.name': tuple(builders.registered(NAME)) + ('files',),
       'data.tokenizer': paired.TOKENIZERS,

@@ -19,6 +19,7 @@ from rnn_jax import crf
 from rnn_jax import driver
 from rnn_jax import metrics
 from rnn_jax import models
+from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import pipelines
@@ -39,7 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
-      cell='lstm',            # rnn | gru | lstm
+      cell='lstm',            # rnn | gru | lstm | gru_ln | lstm_ln |
+                              # mingru | minlstm | lru | rglru
       hidden_size=200,
       num_layers=1,
       bidirectional=True,
@@ -51,6 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
       dropout=0.5,            # on the inputs, between layers, before output
       word_dropout=0.05,      # a word becomes <unk> with this probability
       unroll=1,
+      scan='auto',            # linear cells: parallel | sequential | auto
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='conll2003',       # conll2000 | conll2003 | ud_english_lines | files
@@ -86,6 +89,7 @@ def get_config() -> ml_collections.ConfigDict:
 def validate(config):
   configlib.check_choices(config, {
       'model.cell': tuple(cells.CELLS),
+      'model.scan': recurrence.SCANS,
       'data.name': tuple(builders.registered(NAME)) + ('files',),
       'data.format': tagged.FORMATS,
   })

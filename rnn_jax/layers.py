@@ -5,14 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from rnn_jax import cells as cells_lib
 from rnn_jax import recurrence
 
 
+BLOCKS = ('stack', 'residual')
+
+
 class RNNStack(nn.Module):
   """`num_layers` cells, each optionally bidirectional, dropout in between.
+
+  block='stack': each layer's outputs are the next layer's inputs (the
+  lecture's deep RNN). block='residual': the pre-norm residual block the
+  linear-recurrence papers build their models from (Feng et al. 2024's
+  minGRU/minLSTM language models, the LRU's and Griffin's stacks), for any
+  cell: the inputs are first projected to the stream width hidden_size *
+  directions (a lookup for one-hot ids, else a dense layer, when the widths
+  differ), then per layer x <- x + Dropout(RNN(LN(x))) and, with
+  mlp_ratio > 0, x <- x + Dropout(MLP(LN(x))), MLP = Dense(mlp_ratio *
+  width) -> GELU -> Dense(width); a last LN normalises the outputs.
 
   The carry is a tuple with one cell carry per (layer, direction), ordered
   layer-major: (l0 forward, l0 backward, l1 forward, ...).
@@ -30,6 +44,9 @@ class RNNStack(nn.Module):
   compute_dtype: Any = None  # the matmuls' operand dtype, see cells.Cell
   cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
   one_hot_size: int = 0  # the width of one-hot inputs given as [T, B] ids
+  scan: str = 'auto'  # linear cells: parallel | sequential, see recurrence.run
+  block: str = 'stack'  # stack | residual (see above)
+  mlp_ratio: int = 4  # residual blocks: the MLP's width / the stream's
 
   @property
   def num_directions(self) -> int:
@@ -55,13 +72,26 @@ class RNNStack(nn.Module):
   def __call__(self, xs, carry=None, *, mask=None, train: bool = False):
     """xs [T, B, D] (or [T, B] one-hot ids, see `one_hot_size`) ->
     (ys [T, B, H * num_directions], final carry)."""
+    if self.block not in BLOCKS:
+      raise ValueError(f'block must be one of {BLOCKS}, got {self.block!r}')
     cell = self.make_cell()
     if carry is None:
       carry = self.initial_carry(xs.shape[1])
+    residual = self.block == 'residual'
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    if residual and (xs.ndim == 2 or xs.shape[-1] != self.output_size):
+      # One kernel for one-hot ids (a row lookup) and vectors (a matmul).
+      width = self.one_hot_size if xs.ndim == 2 else xs.shape[-1]
+      kernel = self.param('input_kernel', nn.initializers.lecun_normal(),
+                          (width, self.output_size))
+      xs = kernel[xs] if xs.ndim == 2 else xs @ kernel
     new_carry = []
     for layer in range(self.num_layers):
-      if layer > 0 and self.dropout > 0:
-        xs = nn.Dropout(self.dropout, deterministic=not train)(xs)
+      stream = xs
+      if residual:
+        xs = nn.LayerNorm(name=f'layer{layer}_norm')(xs)
+      elif layer > 0 and self.dropout > 0:
+        xs = drop(xs)
       outputs = []
       for direction in range(self.num_directions):
         index = layer * self.num_directions + direction
@@ -72,8 +102,22 @@ class RNNStack(nn.Module):
                                    mask=mask, reverse=bool(direction),
                                    unroll=self.unroll,
                                    remat_chunk=self.remat_chunk,
-                                   cudnn=self.cudnn)
+                                   cudnn=self.cudnn, scan=self.scan)
         new_carry.append(final)
         outputs.append(ys)
       xs = jnp.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
+      if residual:
+        xs = stream + drop(xs)
+        if self.mlp_ratio:
+          xs = xs + drop(self._mlp(nn.LayerNorm(name=f'layer{layer}_mlp_norm')(
+              xs), layer))
+    if residual:
+      xs = nn.LayerNorm(name='output_norm')(xs)
+      if mask is not None:  # padding stays zero, as in the plain stack
+        xs = jnp.where(mask[:, :, None], xs, 0)
     return xs, tuple(new_carry)
+
+  def _mlp(self, x, layer):
+    width = x.shape[-1]
+    x = nn.Dense(self.mlp_ratio * width, name=f'layer{layer}_mlp_in')(x)
+    return nn.Dense(width, name=f'layer{layer}_mlp_out')(jax.nn.gelu(x))

@@ -54,6 +54,9 @@ class LanguageModel(nn.Module):
   # parameters, states and logits stay float32. None: all float32.
   compute_dtype: Any = None
   cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
+  scan: str = 'auto'  # linear cells: parallel | sequential, see recurrence.run
+  block: str = 'stack'  # stack | residual, see layers.RNNStack
+  mlp_ratio: int = 4  # residual blocks' MLP width / stream width
 
   def setup(self):
     if self.tie_weights and self.embed_size != self.hidden_size:
@@ -81,8 +84,8 @@ class LanguageModel(nn.Module):
         activation=self.activation, init_scale=self.init_scale,
         recurrent=self.recurrent, unroll=self.unroll,
         remat_chunk=self.remat_chunk, compute_dtype=self.compute_dtype,
-        cudnn=self.cudnn,
-        one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
+        cudnn=self.cudnn, scan=self.scan, block=self.block,
+        mlp_ratio=self.mlp_ratio, one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
 
   def initial_carry(self, batch_size: int):
     """Zero state for a batch; needs no params (works on an unbound model)."""
@@ -157,13 +160,15 @@ class Classifier(nn.Module):
   activation: str = 'tanh'
   init_scale: float | None = None
   unroll: int = 1
+  scan: str = 'auto'
 
   def _stack(self, parent):
     return layers.RNNStack(
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, bidirectional=self.bidirectional,
         dropout=self.dropout, activation=self.activation,
-        init_scale=self.init_scale, unroll=self.unroll, parent=parent)
+        init_scale=self.init_scale, unroll=self.unroll, scan=self.scan,
+        parent=parent)
 
   @nn.compact
   def __call__(self, tokens, lengths, *, train: bool = False):
@@ -234,6 +239,7 @@ class Tagger(nn.Module):
   word_dropout: float = 0.0
   unk_id: int = 0
   unroll: int = 1
+  scan: str = 'auto'
 
   def setup(self):
     self.embed = nn.Embed(self.vocab_size, self.embed_size)
@@ -243,11 +249,11 @@ class Tagger(nn.Module):
       self.char_embed = nn.Embed(self.char_vocab_size, self.char_embed_size)
       self.char_rnn = layers.RNNStack(
           cell=self.cell, hidden_size=self.char_hidden_size,
-          bidirectional=True, unroll=self.unroll)
+          bidirectional=True, unroll=self.unroll, scan=self.scan)
     self.stack = layers.RNNStack(
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, bidirectional=self.bidirectional,
-        dropout=self.dropout, unroll=self.unroll)
+        dropout=self.dropout, unroll=self.unroll, scan=self.scan)
     self.output = nn.Dense(self.num_tags)
     self.drop = nn.Dropout(self.dropout)
     if self.crf:
@@ -334,6 +340,7 @@ class Seq2Seq(nn.Module):
   readout_size: int = 0
   dropout: float = 0.0
   unroll: int = 1
+  scan: str = 'auto'
 
   def setup(self):
     if self.attention not in ATTENTIONS:
@@ -343,7 +350,7 @@ class Seq2Seq(nn.Module):
     self.encoder = layers.RNNStack(
         cell=self.encoder_cell, hidden_size=self.encoder_hidden_size,
         num_layers=self.encoder_layers, bidirectional=self.bidirectional,
-        dropout=self.dropout, unroll=self.unroll)
+        dropout=self.dropout, unroll=self.unroll, scan=self.scan)
     self.cell = cells_lib.make_cell(self.decoder_cell, self.hidden_size)
     memory_size = self.encoder_hidden_size * (2 if self.bidirectional else 1)
     feed_size = (self.hidden_size if self.attention == 'multiplicative'
@@ -353,8 +360,10 @@ class Seq2Seq(nn.Module):
                    (self.embed_size + feed_size) if l == 0 else self.hidden_size)
         for l in range(self.decoder_layers)]
     # One dense layer per decoder layer and carry leaf (LSTM: c and h).
-    self.bridge = [nn.Dense(self.hidden_size) for _ in range(
-        self.decoder_layers * (2 if self.decoder_cell == 'lstm' else 1))]
+    self.carry_widths = [leaf.shape[-1] for leaf in
+                         jax.tree.leaves(self.cell.initial_carry(1))]
+    self.bridge = [nn.Dense(w) for _ in range(self.decoder_layers)
+                   for w in self.carry_widths]
     size = self.attention_size or self.hidden_size
     if self.attention == 'additive':
       self.attention_query = nn.Dense(size, use_bias=False)
@@ -389,12 +398,13 @@ class Seq2Seq(nn.Module):
                               final[l * dirs:(l + 1) * dirs]], axis=-1)
     summary = layer_state(self.encoder_layers - 1)
     carry = []
-    per_layer = len(self.bridge) // self.decoder_layers
+    per_layer = len(self.carry_widths)
+    treedef = jax.tree.structure(self.cell.initial_carry(1))
     for l in range(self.decoder_layers):
       h = layer_state(min(l, self.encoder_layers - 1))
       leaves = [jnp.tanh(d(h)) for d in
                 self.bridge[l * per_layer:(l + 1) * per_layer]]
-      carry.append(tuple(leaves) if per_layer > 1 else leaves[0])
+      carry.append(jax.tree.unflatten(treedef, leaves))
     context = {'memory': memory, 'mask': mask.T, 'summary': summary}
     if self.attention != 'none':
       context['keys'] = self.attention_key(memory)

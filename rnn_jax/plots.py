@@ -1,4 +1,5 @@
-"""Figures the experiments write: confusion matrices, attention maps."""
+"""Figures the experiments write: confusion matrices, attention maps,
+line plots."""
 
 from __future__ import annotations
 
@@ -52,4 +53,23 @@ def attention(path: str, weights: np.ndarray, source: list[str],
   ax.set_yticks(range(len(output)), output)
   ax.set_xlabel('source')
   ax.set_ylabel('output')
+  _save(fig, path)
+
+
+def lines(path: str, series: dict[str, list[tuple[float, float]]], *,
+          xlabel: str, ylabel: str, title: str, log: bool = True):
+  """One line per name through its (x, y) points, both axes logarithmic
+  unless `log` is False; the x ticks are the points' x values."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 4))
+  xs = set()
+  for name, points in series.items():
+    points = sorted(points)
+    xs.update(x for x, _ in points)
+    ax.plot(*zip(*points), marker='o', label=name)
+  if log:
+    ax.set(xscale='log', yscale='log')
+  ax.set_xticks(sorted(xs), [f'{x:g}' for x in sorted(xs)])
+  ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+  ax.legend(fontsize=8)
   _save(fig, path)

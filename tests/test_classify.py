@@ -28,12 +28,14 @@ def _classifier(readout, bidirectional, cell='lstm'):
       num_layers=2, bidirectional=bidirectional, readout=readout, mlp_size=5)
 
 
-@pytest.mark.parametrize('bidirectional', [False, True],
-                         ids=['forward', 'bidirectional'])
-@pytest.mark.parametrize('readout', models.READOUTS)
-def test_logits_are_the_same_alone_and_inside_a_padded_batch(readout,
-                                                             bidirectional):
-  model = _classifier(readout, bidirectional)
+@pytest.mark.parametrize('readout,bidirectional,cell', [
+    *[(r, b, 'lstm') for r in models.READOUTS for b in (False, True)],
+    # The linear cells' final carry holds the output of each sequence's
+    # last real step (the first, going backwards).
+    ('last', True, 'lru'), ('last', True, 'minlstm')])
+def test_logits_are_the_same_alone_and_inside_a_padded_batch(
+    readout, bidirectional, cell):
+  model = _classifier(readout, bidirectional, cell)
   rng = np.random.default_rng(0)
   lengths = np.array([3, 7, 1, 5])
   tokens = np.zeros((4, 10), np.int32)  # padding id 0, 3 steps past the longest

@@ -6,15 +6,17 @@ import numpy as np
 import optax
 import pytest
 
+from rnn_jax import cells
 from rnn_jax import decoding
 from rnn_jax import models
 from rnn_jax import optim
 
 
-@pytest.mark.parametrize('cell', ['rnn', 'gru', 'lstm'])
-def test_two_half_batches_with_carried_state_equal_one_full_batch(cell):
+@pytest.mark.parametrize('cell,block', [
+    *[(c, 'stack') for c in sorted(cells.CELLS)], ('minlstm', 'residual')])
+def test_two_half_batches_with_carried_state_equal_one_full_batch(cell, block):
   model = models.LanguageModel(vocab_size=11, embed_size=6, cell=cell,
-                               hidden_size=8, num_layers=2)
+                               hidden_size=8, num_layers=2, block=block)
   tokens = jax.random.randint(jax.random.PRNGKey(0), (3, 10), 0, 11)
   variables = model.init(jax.random.PRNGKey(1), tokens, model.initial_carry(3))
   full, full_carry = model.apply(variables, tokens, model.initial_carry(3))
@@ -113,7 +115,7 @@ def test_sampling_with_top_k_1_is_greedy_and_temperature_spreads():
   assert len(np.unique(np.asarray(hot))) == 4
 
 
-@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+@pytest.mark.parametrize('cell', ['rnn', 'lstm', 'lru'])
 def test_bfloat16_matmuls_stay_close_to_float32(cell):
   # Mixed precision: bfloat16 operands (8 mantissa bits, ~0.4% rounding),
   # float32 accumulation, parameters and states. The loss and every gradient

@@ -11,7 +11,7 @@ from rnn_jax import cells
 from rnn_jax import layers
 from rnn_jax import recurrence
 
-CELL_NAMES = ('rnn', 'gru', 'lstm')
+CELL_NAMES = tuple(cells.CELLS)
 T, B, D, H = 6, 3, 4, 5
 LENGTHS = np.array([6, 3, 1])
 
@@ -181,11 +181,13 @@ def test_rematerialisation_shrinks_the_backward_pass_memory():
   assert temp_bytes(0) - temp_bytes(32) > 20e6
 
 
-@pytest.mark.parametrize('name', CELL_NAMES)
+@pytest.mark.parametrize('name,block', [
+    *[(n, 'stack') for n in CELL_NAMES], ('gru', 'residual'),
+    ('mingru', 'residual')])
 @pytest.mark.parametrize('bidirectional', [False, True])
-def test_padded_batch_equals_each_sequence_alone(name, bidirectional):
+def test_padded_batch_equals_each_sequence_alone(name, block, bidirectional):
   stack = layers.RNNStack(cell=name, hidden_size=H, num_layers=2,
-                          bidirectional=bidirectional)
+                          bidirectional=bidirectional, block=block)
   xs = jax.random.normal(jax.random.PRNGKey(1), (T, B, D))
   mask = recurrence.lengths_to_mask(jnp.asarray(LENGTHS), T)
   variables = stack.init(jax.random.PRNGKey(2), xs, mask=mask)

@@ -47,9 +47,11 @@ def _step_fn(model):
   return step_fn
 
 
-# Every attention, and both gated cells (whose carries differ in shape).
+# Every attention, and cells whose carries differ in shape (the LRU's: a
+# [B, 2H] state and the [B, H] output).
 ATTENTIONS_AND_CELLS = [('none', 'lstm'), ('additive', 'gru'),
-                        ('multiplicative', 'lstm')]
+                        ('multiplicative', 'lstm'), ('additive', 'lru'),
+                        ('none', 'mingru')]
 
 
 @pytest.mark.parametrize('attention,cell', ATTENTIONS_AND_CELLS)

@@ -1,4 +1,5 @@
-"""RNN against GRU against LSTM, everything else equal.
+"""RNN against GRU against LSTM, their layer-normalised forms and the linear
+recurrences (minGRU, minLSTM, LRU, RG-LRU), everything else equal.
 
 The tag runs train 15 epochs instead of the preset's 50 (about 4 minutes each
 on the 2-core CPU), so the whole ablation fits a sitting.
@@ -11,4 +12,5 @@ Commands: python launch.py --experiment=lm --ablation=cell
 BASES = {'lm': ('timemachine_gru', {}),
          'classify': ('trec_bilstm', {}),
          'tag': ('ud_english_pos_bilstm', {'train.num_epochs': 15})}
-GRID = {'model.cell': ['rnn', 'gru', 'lstm']}
+GRID = {'model.cell': ['rnn', 'gru', 'lstm', 'gru_ln', 'lstm_ln', 'mingru',
+                       'minlstm', 'lru', 'rglru']}

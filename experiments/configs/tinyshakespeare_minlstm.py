@@ -1,0 +1,24 @@
+"""A 3-layer minlstm language model on Tiny Shakespeare, character level, in
+pre-norm residual blocks with an MLP (model.block=residual), the stack the
+minGRU/minLSTM paper trains its language models in.
+
+Command:  python launch.py --preset=tinyshakespeare_minlstm
+Expected: (being measured)
+"""
+
+from experiments import lm
+
+EXPERIMENT = 'lm'
+
+
+def get_config():
+  c = lm.get_config()
+  c.model.update(cell='minlstm', hidden_size=256, num_layers=3, embed_size=64,
+                 dropout=0.2, block='residual', mlp_ratio=4)
+  c.data.update(name='tinyshakespeare', level='char', preprocess='none',
+                batch_size=32, num_steps=100, eval_batch_size=10)
+  c.train.update(optimizer='adam', learning_rate=0.002, clip_norm=1.0,
+                 schedule='cosine', warmup_steps=200, num_epochs=10,
+                 eval_every_epochs=1, log_every_steps=100)
+  c.generate.update(prefix='ROMEO:', num_tokens=200, temperature=0.8)
+  return c
