@@ -39,7 +39,8 @@ Measures: tokens/s = batch x steps / seconds per step, in the fastest of
 several timed windows after warm-up steps (the machine's other tenants only
 ever slow a window down); compile_seconds = trace + lower + compile of the jitted step (JAX
 only); peak_memory_mb = growth of the process's peak resident memory from
-just before the model is built to the end of the row (compilation included);
+just before the model is built (after the implementation's imports) to the
+end of the row (compilation included);
 fraction_of_peak = model FLOP/s over the measured matmul peak, with 6 FLOPs
 per multiply-add of every weight matrix per token (forward 2, backward 4;
 embedding lookups and one-hot inputs count as lookups).
@@ -254,8 +255,10 @@ def _flax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
   if compute_dtype is not None:  # flax cells carry their compute dtype
     carries = jax.tree.map(lambda c: c.astype(compute_dtype), carries)
   data = _batches(shape, num_steps, seed)
-  params = model.init(jax.random.PRNGKey(seed), data[0][:, :-1],
-                      carries)['params']
+  # Initialised on one token, as rnn_jax's LMTask is: the parameters'
+  # shapes do not depend on the batch.
+  params = model.init(jax.random.PRNGKey(seed), data[0][:1, :1],
+                      jax.tree.map(lambda c: c[:1], carries))['params']
   tx = optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(1.0))
   state = (params, tx.init(params), carries)
 
@@ -327,6 +330,8 @@ def _torch(shape, num_steps, seed, unroll, dtype='float32', cell=None,
 
 
 _BUILDERS = {'rnn_jax': _rnn_jax, 'flax': _flax, 'torch': _torch}
+_IMPORTS = {'rnn_jax': ('jax', 'experiments.lm', 'rnn_jax.training'),
+            'flax': ('jax', 'flax.linen', 'optax'), 'torch': ('torch',)}
 
 
 def _peak_rss_mb() -> float:
@@ -335,8 +340,9 @@ def _peak_rss_mb() -> float:
 
 def measure(spec: dict) -> dict:
   """One row: builds, compiles, warms up and times one implementation."""
-  # The framework's own import is not the row's memory.
-  importlib.import_module('torch' if spec['impl'] == 'torch' else 'jax')
+  # The imports of the implementation's libraries are not the row's memory.
+  for module in _IMPORTS[spec['impl']]:
+    importlib.import_module(module)
   base = _peak_rss_mb()
   compile_step, run = _BUILDERS[spec['impl']](
       spec['shape'], spec['num_steps'], spec['seed'], spec['unroll'],

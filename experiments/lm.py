@@ -189,9 +189,10 @@ class LMTask:
             + ', '.join(f'{s} {len(v):,}' for s, v in self.ids.items()))
 
   def init_params(self, rng):
-    dc = self.config.data
-    tokens = jnp.zeros((dc.batch_size, dc.num_steps), jnp.int32)
-    return self.model.init(rng, tokens, self.initial_carry('train'))['params']
+    # The parameters' shapes do not depend on the batch: one token is
+    # enough (a full batch only costs time and memory).
+    tokens = jnp.zeros((1, 1), jnp.int32)
+    return self.model.init(rng, tokens, self.model.initial_carry(1))['params']
 
   def initial_carry(self, split):
     dc = self.config.data

@@ -140,6 +140,9 @@ class Cell:
 
   # Parameters the gate math reads besides the projections (GRU: b_hn).
   gate_params = ()
+  # True where `gates` reads xp_t and hp_t only as their sum: the backward
+  # pass of the scan then keeps that sum instead of both (recurrence.py).
+  gates_read_sum = False
 
   def step(self, params: Params, carry: Carry,
            xp_t: jax.Array) -> tuple[Carry, jax.Array]:
@@ -157,6 +160,7 @@ class Cell:
 class RNN(Cell):
   """The lecture's cell: h_t = phi(W_hh h_{t-1} + W_hx x_t + b_h)."""
   activation: str = 'tanh'
+  gates_read_sum = True
 
   def __post_init__(self):
     if self.activation not in ACTIVATIONS:
@@ -197,6 +201,7 @@ class GRU(Cell):
 class LSTM(Cell):
   """LSTM with gates (i, f, g, o); the carry is (c, h)."""
   num_gates = 4
+  gates_read_sum = True
 
   def initial_carry(self, batch_size, dtype=jnp.float32):
     shape = (batch_size, self.hidden_size)
@@ -232,6 +237,7 @@ class _LayerNormed(Cell):
   their G*H units (one gain per unit; the cell's bias b_h stands for both
   shifts), LN(W_xh x_t) + LN(W_hh h_{t-1}) + b_h. The input half stays
   hoisted out of the scan: it is normalised per step, independently."""
+  gates_read_sum = False
 
   def init(self, rng, input_size):
     params = super().init(rng, input_size)

@@ -215,7 +215,9 @@ def _reverse_within_lengths(x, lengths):
 
 def _scan(cell, params, xp, carry, mask, reverse, unroll):
   """The forward scan; also returns, per step, what the backward pass needs:
-  the carry before the step and the recurrent projection W_hh h_{t-1}."""
+  the carry before the step and the recurrent projection W_hh h_{t-1}, or,
+  for a cell whose gates read only the sum of the projections
+  (`Cell.gates_read_sum`), that sum (then the backward pass needs no xp)."""
   if cell.recurrent and cell.compute_dtype is not None:  # cast once, not per step
     params = {**params, 'W_hh': params['W_hh'].astype(cell.compute_dtype)}
 
@@ -223,7 +225,7 @@ def _scan(cell, params, xp, carry, mask, reverse, unroll):
     xp_t, m_t = inputs
     hp_t = cell.recurrent_projection(params, cell.hidden(c))
     new_c, y = _masked_gates(cell, params, c, xp_t, hp_t, m_t)
-    return new_c, (y, c, hp_t)
+    return new_c, (y, c, xp_t + hp_t if cell.gates_read_sum else hp_t)
   final, (ys, carries, hps) = jax.lax.scan(body, carry, (xp, mask),
                                            reverse=reverse, unroll=unroll)
   return final, ys, carries, hps
@@ -252,7 +254,9 @@ def _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask):
 def _recurrent_scan_fwd(cell, reverse, unroll, params, xp, carry, mask):
   final, ys, carries, hps = _scan(cell, params, xp, carry, mask, reverse,
                                   unroll)
-  return (final, ys), (params, xp, carries, hps, mask)
+  # (For gates_read_sum cells `hps` holds xp + hp, and xp is not kept.)
+  return (final, ys), (params, None if cell.gates_read_sum else xp, carries,
+                       hps, mask)
 
 
 def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
@@ -266,10 +270,17 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
   def body(state, inputs):
     d_c, d_small = state
     c, xp_t, hp_t, m_t, dy_t = inputs
-    _, vjp = jax.vjp(
-        lambda c_, xp_, hp_, s_: _masked_gates(
-            cell, {**params, **s_}, c_, xp_, hp_, m_t), c, xp_t, hp_t, small)
-    d_c_prev, d_xp, d_hp, d_s = vjp((d_c, dy_t))
+    if cell.gates_read_sum:  # hp_t is xp_t + hp_t: one gradient for both
+      _, vjp = jax.vjp(
+          lambda c_, sum_, s_: _masked_gates(
+              cell, {**params, **s_}, c_, sum_, 0.0, m_t), c, hp_t, small)
+      d_c_prev, d_hp, d_s = vjp((d_c, dy_t))
+      d_xp = None
+    else:
+      _, vjp = jax.vjp(
+          lambda c_, xp_, hp_, s_: _masked_gates(
+              cell, {**params, **s_}, c_, xp_, hp_, m_t), c, xp_t, hp_t, small)
+      d_c_prev, d_xp, d_hp, d_s = vjp((d_c, dy_t))
     # h_{t-1} also fed hp_t = h_{t-1} W_hh.
     d_h = cell.hidden(d_c_prev) + cell.dot(d_hp, w_hh_t)
     d_c_prev = cell.with_hidden(d_c_prev, d_h)
@@ -281,6 +292,8 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
       body, (d_final, d_small), (carries, xp, hps, mask, d_ys),
       reverse=not reverse, unroll=unroll)
   h_prev = cell.hidden(carries)
+  if cell.gates_read_sum:
+    d_xp = d_hp
   d_params = jax.tree.map(jnp.zeros_like, params)
   d_params.update(d_small)
   if cell.compute_dtype is None:
