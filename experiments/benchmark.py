@@ -41,7 +41,9 @@ ever slow a window down); compile_seconds = trace + lower + compile of the jitte
 only); peak_memory_mb = growth of the process's peak resident memory from
 just before the model is built (after the implementation's imports) to the
 end of the row (compilation included);
-fraction_of_peak = model FLOP/s over the measured matmul peak, with 6 FLOPs
+step_temp_mb = the temporary buffers XLA allocates for one step, by its own
+memory analysis (JAX rows); fraction_of_peak = model FLOP/s over the
+measured matmul peak, with 6 FLOPs
 per multiply-add of every weight matrix per token (forward 2, backward 4;
 embedding lookups and one-hot inputs count as lookups).
 """
@@ -353,6 +355,11 @@ def measure(spec: dict) -> dict:
   row = {'compile_seconds': compile_seconds}
   if spec['compile_only']:
     return row
+  # XLA's own count of the step's temporary buffers (JAX rows only): what
+  # the step itself holds at its peak, free of the allocator and of the
+  # compiler's and the initialisation's memory that peak RSS also counts.
+  row['step_temp_mb'] = (compiled.memory_analysis().temp_size_in_bytes / 2**20
+                         if compiled is not None else None)
   run(compiled, spec['warmup_steps'])
   # Timed in windows of about a tenth of the budget each; the fastest window
   # counts, as other tenants of a shared machine only ever slow one down.
@@ -430,7 +437,7 @@ def _format(value, pattern: str) -> str:
 
 def _table(rows: list[dict]) -> str:
   lines = ['| shape | impl | tokens/s | vs torch | vs flax | compile s | '
-           'peak MB | of peak |', '|' + '---|' * 8]
+           'peak MB | step temp MB | of peak |', '|' + '---|' * 9]
   speed = {(r['shape'], r['impl']): r.get('tokens_per_sec') for r in rows}
   others = ('torch', 'flax', 'torch_gru', 'flax_gru')
   for r in rows:
@@ -447,6 +454,7 @@ def _table(rows: list[dict]) -> str:
         f"{_format(r.get('tokens_per_sec'), '{:,.0f}')} | {ratios[0]} | "
         f"{ratios[1]} | {_format(r.get('compile_seconds'), '{:.2f}')} | "
         f"{_format(r.get('peak_memory_mb'), '{:.0f}')} | "
+        f"{_format(r.get('step_temp_mb'), '{:.1f}')} | "
         f"{_format(r.get('fraction_of_peak'), '{:.1%}')} |")
   return '\n'.join(lines)
 
@@ -491,6 +499,7 @@ def run(config, workdir: str) -> dict:
                 num_steps=num_steps)
     row = {'shape': f'compile_t{num_steps}', 'impl': 'rnn_jax',
            'tokens_per_sec': None, 'peak_memory_mb': None,
+           'step_temp_mb': None,
            'fraction_of_peak': None, **_in_process(spec)}
     rows.append(row)
     print(f"{row['shape']:20s} rnn_jax  compile {row['compile_seconds']:.2f} s",

@@ -49,10 +49,26 @@ def test_short_run_writes_the_schema(tmp_path):
       ('compile_t50', 'rnn_jax')}
   for row in out['rows']:
     assert set(row) == {'shape', 'impl', 'tokens_per_sec', 'compile_seconds',
-                        'peak_memory_mb', 'fraction_of_peak'}
+                        'peak_memory_mb', 'step_temp_mb', 'fraction_of_peak'}
   ours = rows[('char_rnn_h64', 'rnn_jax')]
   assert ours['tokens_per_sec'] > 0 and ours['compile_seconds'] > 0
   assert ours['peak_memory_mb'] > 0 and 0 < ours['fraction_of_peak'] < 1
+  assert ours['step_temp_mb'] > 0
   assert rows[('char_rnn_h64', 'flax')]['fraction_of_peak'] is None
   assert rows[('compile_t50', 'rnn_jax')]['tokens_per_sec'] is None
   assert '| char_rnn_h64 | rnn_jax |' in result.stdout
+
+
+def test_long_group_names_its_shapes_and_rows(tmp_path):
+  assert benchmark._names('long', benchmark.SHAPES, 'benchmark.shapes') == [
+      'long_t256', 'long_t1024', 'long_t4096']
+  assert [benchmark.SHAPES[s][5] for s in ('long_t256', 'long_t4096')] == [
+      256, 4096]
+  assert set(benchmark.LONG_IMPLS) == {
+      'mingru_parallel', 'mingru_sequential', 'rnn_jax_gru', 'rnn_jax_lstm',
+      'flax_gru', 'torch_gru'}
+  rows = [{'shape': s, 'impl': i, 'tokens_per_sec': 1000.0 / t}
+          for t, s in enumerate(benchmark.LONG_SHAPES, 1)
+          for i in benchmark.LONG_IMPLS]
+  benchmark._plot_long(rows, str(tmp_path / 'long.png'))
+  assert (tmp_path / 'long.png').stat().st_size > 0

@@ -81,7 +81,9 @@ class ScanTest(chex.TestCase):
       chex.assert_trees_all_close(c2, full_carry, atol=1e-5)
 
 
-@pytest.mark.parametrize('name', CELL_NAMES)
+# The classic cells; the others' gradients are checked against an
+# independent loop of their equations in test_modern_cells.py.
+@pytest.mark.parametrize('name', ('rnn', 'gru', 'lstm'))
 @pytest.mark.parametrize('reverse,masked', [(False, True), (True, True),
                                             (False, False)])
 def test_gradients_match_finite_differences(name, reverse, masked):
