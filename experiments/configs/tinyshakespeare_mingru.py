@@ -1,9 +1,12 @@
 """A 3-layer mingru language model on Tiny Shakespeare, character level, in
-pre-norm residual blocks with an MLP (model.block=residual), the stack the
-minGRU/minLSTM paper trains its language models in.
+pre-norm residual blocks with an MLP (model.block=residual), the kind of
+stack the linear-recurrence papers build their language models from.
 
 Command:  python launch.py --preset=tinyshakespeare_mingru
-Expected: (being measured)
+Expected: valid perplexity 4.29, test 4.88 (1.457 / 1.585 nats per char;
+2.10 / 2.29 bits), measured; 46 minutes while tinyshakespeare_minlstm
+trained on the same 2 CPU cores (9,000 tokens/s alone against 3,700 shared:
+about 20 minutes alone).
 """
 
 from experiments import lm

@@ -1,9 +1,11 @@
 """A 3-layer minlstm language model on Tiny Shakespeare, character level, in
-pre-norm residual blocks with an MLP (model.block=residual), the stack the
-minGRU/minLSTM paper trains its language models in.
+pre-norm residual blocks with an MLP (model.block=residual), the kind of
+stack the linear-recurrence papers build their language models from.
 
 Command:  python launch.py --preset=tinyshakespeare_minlstm
-Expected: (being measured)
+Expected: valid perplexity 4.26, test 4.94 (1.449 / 1.597 nats per char;
+2.09 / 2.30 bits), measured; 47 minutes while tinyshakespeare_mingru
+trained on the same 2 CPU cores (about 20 minutes alone).
 """
 
 from experiments import lm
