@@ -50,8 +50,7 @@ def _step_fn(model):
 # Every attention, and cells whose carries differ in shape (the LRU's: a
 # [B, 2H] state and the [B, H] output).
 ATTENTIONS_AND_CELLS = [('none', 'lstm'), ('additive', 'gru'),
-                        ('multiplicative', 'lstm'), ('additive', 'lru'),
-                        ('none', 'mingru')]
+                        ('multiplicative', 'lstm'), ('additive', 'lru')]
 
 
 @pytest.mark.parametrize('attention,cell', ATTENTIONS_AND_CELLS)

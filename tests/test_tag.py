@@ -149,9 +149,8 @@ def test_readers_skip_docstart_ranges_and_empty_nodes():
     tagging_data.parse_conll(['a b c d', '', 'e f'], 'x')
 
 
-@pytest.mark.parametrize('cell', ['lstm', 'mingru'])
-def test_tagger_padding_changes_no_real_score(cell):
-  model = models.Tagger(vocab_size=20, num_tags=5, embed_size=8, cell=cell,
+def test_tagger_padding_changes_no_real_score():
+  model = models.Tagger(vocab_size=20, num_tags=5, embed_size=8,
                         feature_vocab_sizes=(6,), feature_embed_size=3,
                         char_vocab_size=12, char_embed_size=4,
                         char_hidden_size=5, hidden_size=7, dropout=0.0)
