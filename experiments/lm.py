@@ -45,8 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
-      cell='rnn',            # rnn | gru | lstm | gru_ln | lstm_ln |
-                             # mingru | minlstm | lru | rglru
+      cell='rnn',            # any of rnn_jax.cells.CELLS
       hidden_size=256,
       num_layers=1,
       dropout=0.0,
@@ -56,11 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
       recurrent=True,        # False drops W_hh: the MLP of the lecture
       tie_weights=False,
       unroll=1,
-      scan='auto',           # linear cells (mingru, minlstm, lru, rglru):
-                             # parallel | sequential | auto (per backend)
-      block='stack',         # stack (the lecture's deep RNN) | residual:
-                             # pre-norm residual blocks with an MLP (the
-                             # linear-recurrence papers' stack), any cell
+      scan='auto',           # linear cells: parallel | sequential | auto
+      block='stack',         # stack (the lecture's deep RNN) | residual
+                             # (pre-norm blocks with an MLP, any cell)
       mlp_ratio=4,           # residual: the MLP's width / hidden_size
       remat_chunk=0,         # >0: recompute the recurrence in chunks of this
                              # many steps in the backward pass (long num_steps)

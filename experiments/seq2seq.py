@@ -49,8 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
       embed_size=256,
-      encoder_cell='gru',    # rnn | gru | lstm | gru_ln | lstm_ln |
-                             # mingru | minlstm | lru | rglru
+      encoder_cell='gru',    # any of rnn_jax.cells.CELLS
       encoder_hidden_size=256,
       encoder_layers=1,
       bidirectional=True,

@@ -40,8 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
   c.seed = 0
   c.model = ml_collections.ConfigDict(dict(
-      cell='lstm',            # rnn | gru | lstm | gru_ln | lstm_ln |
-                              # mingru | minlstm | lru | rglru
+      cell='lstm',            # any of rnn_jax.cells.CELLS
       hidden_size=200,
       num_layers=1,
       bidirectional=True,
