@@ -52,8 +52,8 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       CUDA GPUs; elsewhere the same packed weights run through that module's
       scan reference (for checking, not for speed). Needs float32, no
       remat_chunk, and a mask that is padding at the end only.
-    scan: how a `cells.LinearCell` runs over time: 'parallel' (one
-      jax.lax.associative_scan, log T deep), 'sequential' (lax.scan of
+    scan: how a `cells.LinearCell` runs over time: 'parallel' (associative
+      scans within blocks of `PARALLEL_BLOCK` steps), 'sequential' (lax.scan of
       multiply-adds) or 'auto' (`default_scan()`). Cells with a recurrent
       matmul always run sequentially.
 
@@ -105,6 +105,87 @@ def _combine(earlier, later):
   return a1 * a2, a2 * b1 + b2
 
 
+def _sequential(a, b, h0, reverse):
+  """h_t = a_t h_{t-1} + b_t for every t, one step after another. Each h_t
+  overwrites b_t, which XLA then does in place: no buffer for the states
+  (a scan's outputs are zero-filled first, which at T in the thousands
+  costs a tenth of the training step)."""
+  last = a.shape[0] - 1
+
+  def body(i, carry):
+    h, out = carry
+    t = last - i if reverse else i
+    h = a[t] * h + out[t]
+    return h, out.at[t].set(h)
+  return jax.lax.fori_loop(0, last + 1, body, (h0, b))[1]
+
+
+# The parallel scan's block: associative (log2 of it deep) within blocks of
+# this many steps, all blocks at once; sequential across blocks. Its depth,
+# and so its compile time, does not grow with T.
+PARALLEL_BLOCK = 32
+
+
+def _parallel(a, b, h0, reverse):
+  """`_sequential`'s result by blocks of `PARALLEL_BLOCK` steps: each block's
+  own prefix compositions (associative scan), the state entering each block
+  (a sequential scan over the blocks' whole compositions), then both
+  combined."""
+  num_steps = a.shape[0]
+  blocks = -(-num_steps // PARALLEL_BLOCK)
+  pad = blocks * PARALLEL_BLOCK - num_steps  # identity steps at the end
+  a = jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1), constant_values=1)
+  b = jnp.pad(b, ((0, pad),) + ((0, 0),) * (b.ndim - 1))
+  a, b = (x.reshape(blocks, PARALLEL_BLOCK, *x.shape[1:]) for x in (a, b))
+  a, b = jax.lax.associative_scan(_combine, (a, b), axis=1, reverse=reverse)
+  whole = 0 if reverse else -1  # the prefix that spans a whole block
+  ends = _sequential(a[:, whole], b[:, whole], h0, reverse)
+  h0 = h0[None]
+  starts = (jnp.concatenate([ends[1:], h0]) if reverse
+            else jnp.concatenate([h0, ends[:-1]]))
+  hs = b + a * starts[:, None]
+  return hs.reshape(-1, *hs.shape[2:])[:num_steps]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def linear_scan(a, b, h0, reverse: bool, scan: str):
+  """[T, B, H] states of h_t = a_t h_{t-1} + b_t from h0 [B, H] (t from T-1
+  down with `reverse`), by the 'sequential' or the 'parallel' scan; a, b
+  and h0 of one dtype.
+
+  Differentiated by hand: the gradient is the same recurrence run the other
+  way, lam_t = g_t + a_{t+1} lam_{t+1} with g the states' cotangents, then
+  db_t = lam_t, da_t = lam_t h_{t-1}, dh0 = a_1 lam_1 -- one more scan of
+  the same kind, and only a and the states kept for it (autodiff of the
+  scans keeps more and, measured on CPU, takes 1.5x as long).
+  """
+  return _LINEAR_SCANS[scan](a, b, h0, reverse)
+
+
+_LINEAR_SCANS = {'parallel': _parallel, 'sequential': _sequential}
+
+
+def _linear_scan_fwd(a, b, h0, reverse, scan):
+  hs = linear_scan(a, b, h0, reverse, scan)
+  return hs, (a, hs, h0)
+
+
+def _linear_scan_bwd(reverse, scan, residuals, g):
+  a, hs, h0 = residuals
+  # Time runs the other way; a step's successor is its predecessor there.
+  shift = lambda x, edge: (jnp.concatenate([edge[None], x[:-1]]) if reverse
+                           else jnp.concatenate([x[1:], edge[None]]))
+  unshift = lambda x, edge: (jnp.concatenate([x[1:], edge[None]]) if reverse
+                             else jnp.concatenate([edge[None], x[:-1]]))
+  zeros = jnp.zeros_like(h0)
+  lam = _LINEAR_SCANS[scan](shift(a, zeros), g, zeros, not reverse)
+  first = -1 if reverse else 0
+  return lam * unshift(hs, h0), lam, a[first] * lam[first]
+
+
+linear_scan.defvjp(_linear_scan_fwd, _linear_scan_bwd)
+
+
 def _linear_run(cell, params, xs, carry, mask, reverse, scan):
   """`run` for h_t = a_t h_{t-1} + b_t: the coefficients of every step at
   once, then the recurrence as an associative or a sequential scan, then the
@@ -117,16 +198,8 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan):
     keep = mask[:, :, None]
     a = jnp.where(keep, a, jnp.ones_like(a))
     b = jnp.where(keep, b, jnp.zeros_like(b))
-  h0 = cell.state(carry)
-  if scan == 'parallel':
-    first = -1 if reverse else 0  # the initial state enters the first step
-    b = b.at[first].add(a[first] * h0)
-    _, hs = jax.lax.associative_scan(_combine, (a, b), reverse=reverse)
-  else:
-    def body(h, ab):
-      h = ab[0] * h + ab[1]
-      return h, h
-    _, hs = jax.lax.scan(body, h0, (a, b), reverse=reverse)
+  h0 = cell.state(carry)  # the state's dtype: float32 under bfloat16 too
+  hs = linear_scan(a.astype(h0.dtype), b.astype(h0.dtype), h0, reverse, scan)
   ys = cell.outputs(params, hs, xp)
   last = 0 if reverse else -1
   y_final = ys[last]
