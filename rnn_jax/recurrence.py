@@ -88,8 +88,8 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
 def default_scan() -> str:
   """How `scan='auto'` runs a linear recurrence on the default backend.
 
-  On CPU the sequential scan is the faster one (README, Speed: 1.4-2.3x the
-  parallel scan's training step on 2 cores, T = 100 to 4096): the
+  On CPU the sequential scan is the faster one (README, Speed: 1.7-1.9x the
+  parallel scan's training step on 2 cores, T = 256 to 4096): the
   associative scan does about twice the multiply-adds in strided slices,
   and a CPU has no idle lanes for its parallelism to fill. On accelerators,
   where a step of T dependent multiply-adds leaves the device idle, the
