@@ -11,7 +11,7 @@ import os
 
 from rnn_jax.errors import InputError
 
-EXPERIMENTS = ('lm', 'classify', 'seq2seq', 'tag', 'benchmark')
+EXPERIMENTS = ('lm', 'classify', 'seq2seq', 'tag', 'memory', 'benchmark')
 _HERE = os.path.dirname(__file__)
 _CONFIGS_DIR = os.path.join(_HERE, 'configs')
 SWEEP_KINDS = ('sweeps', 'ablations')

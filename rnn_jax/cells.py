@@ -173,6 +173,29 @@ class RNN(Cell):
 
 
 @dataclasses.dataclass(frozen=True)
+class IRNN(RNN):
+  """The lecture's cell with ReLU and W_hh started at the identity, biases
+  at zero and W_xh ~ N(0, 0.001^2) (Le, Jaitly & Hinton 2015, "A Simple
+  Way to Initialize Recurrent Networks of Rectified Linear Units", Sec. 2):
+  at initialisation h_t = h_{t-1} + relu-part of the input, so gradients
+  neither vanish nor explode through the identity."""
+  activation: str = 'relu'
+  input_std = 0.001
+
+  def init(self, rng, input_size):
+    if self.init_scale:  # an explicit U(-s, s) init replaces the IRNN one
+      return super().init(rng, input_size)
+    h = self.hidden_size
+    params = {'W_xh': self.input_std * jax.random.normal(
+                  rng, (input_size, h), jnp.float32),
+              'W_hh': jnp.eye(h, dtype=jnp.float32),
+              'b_h': jnp.zeros((h,), jnp.float32)}
+    if not self.recurrent:
+      del params['W_hh']
+    return params
+
+
+@dataclasses.dataclass(frozen=True)
 class GRU(Cell):
   """GRU in the cuDNN/PyTorch form: the reset gate scales (W_hn h + b_hn).
 
@@ -486,7 +509,7 @@ class LRU(LinearCell):
     return (jnp.concatenate([h.real, h.imag], -1), y)
 
 
-CELLS = {'rnn': RNN, 'gru': GRU, 'lstm': LSTM, 'gru_ln': GRULN,
+CELLS = {'rnn': RNN, 'irnn': IRNN, 'gru': GRU, 'lstm': LSTM, 'gru_ln': GRULN,
          'lstm_ln': LSTMLN, 'mingru': MinGRU, 'minlstm': MinLSTM,
          'lru': LRU, 'rglru': RGLRU}
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 import experiments
-from conftest import launch, tiny_args, tiny_data
+from conftest import run_launcher, tiny_args, tiny_data
 from rnn_jax import sweeps
 from rnn_jax.errors import InputError
 
@@ -50,7 +50,7 @@ def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(tmp_path):
   args = ['--experiment=lm', f'--sweep={sweep}', *tiny_args(
       'lm', tmp_path / 'data', swept=('model.hidden_size',))]
   tiny_data(tmp_path / 'data')
-  result = launch(*args, f'--workdir={tmp_path / "a"}')
+  result = run_launcher(*args, f'--workdir={tmp_path / "a"}')
   assert result.returncode == 0, result.stderr
   rows = _metric_columns(tmp_path / 'a')
   assert [r['run'] for r in rows] == ['hidden_size=8,cell=rnn',
@@ -64,10 +64,10 @@ def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(tmp_path):
   assert '| model.hidden_size | model.cell | status |' in (
       tmp_path / 'a' / 'results.md').read_text()
 
-  again = launch(*args, f'--workdir={tmp_path / "a"}')
+  again = run_launcher(*args, f'--workdir={tmp_path / "a"}')
   assert again.returncode == 0 and '2 of 2 runs already finished' in again.stdout
 
-  dry = launch(*args, f'--workdir={tmp_path / "b"}', '--sweep_dry_run')
+  dry = run_launcher(*args, f'--workdir={tmp_path / "b"}', '--sweep_dry_run')
   assert dry.returncode == 0, dry.stderr
   lines = dry.stdout.strip().splitlines()
   assert len(lines) == 3 and not (tmp_path / 'b').exists()
@@ -83,8 +83,8 @@ def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(tmp_path):
 ])
 def test_bad_sweep_is_one_line_and_exit_2(tmp_path, grid, culprit):
   sweep = _write_sweep(tmp_path / 'sweep.py', grid)
-  result = launch('--experiment=lm', f'--sweep={sweep}',
-                  f'--workdir={tmp_path / "w"}')
+  result = run_launcher('--experiment=lm', f'--sweep={sweep}',
+                        f'--workdir={tmp_path / "w"}')
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: ') and culprit in lines[0]
@@ -122,9 +122,9 @@ def test_ablations_run_end_to_end_at_a_tiny_size(tmp_path, name):
   experiment = next(iter(module.BASES))
   tiny_data(tmp_path / 'data')
   swept = set((getattr(module, 'GRID', None) or module.ZIP))
-  result = launch(f'--ablation={name}', f'--experiment={experiment}',
-                  f'--workdir={tmp_path / "w"}',
-                  *tiny_args(experiment, tmp_path / 'data', swept))
+  result = run_launcher(f'--ablation={name}', f'--experiment={experiment}',
+                        f'--workdir={tmp_path / "w"}',
+                        *tiny_args(experiment, tmp_path / 'data', swept))
   assert result.returncode == 0, result.stderr
   rows = _metric_columns(tmp_path / 'w')
   assert rows and all(r['status'] == 'finished' for r in rows), rows

@@ -37,6 +37,11 @@ _PREDICT = {
 }
 
 
+# Killed (SIGKILL) before they are terminated: the stream with its carry,
+# and bucketed sentence batches.
+_KILLED = ('lm', 'classify')
+
+
 def _args(experiment, tmp_path):
   return [f'--experiment={experiment}',
           *tiny_args(experiment, tmp_path / 'data', **_LONG)]
@@ -85,9 +90,12 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   # since; resumed and terminated after a later one, it writes a checkpoint
   # where it stops and says so; resumed again, it ends exactly where the
   # uninterrupted run ended, record for record.
+  # (The kill is the driver's to survive, the same for every experiment:
+  # sent to two of them, each with its own kind of batches.)
   workdir = tmp_path / 'preempted'
-  code, _ = _interrupted(args, workdir, signal.SIGKILL, 50)
-  assert code == -signal.SIGKILL
+  if experiment in _KILLED:
+    code, _ = _interrupted(args, workdir, signal.SIGKILL, 50)
+    assert code == -signal.SIGKILL
   code, stderr = _interrupted(args, workdir, signal.SIGTERM, 100)
   assert code == 128 + signal.SIGTERM, stderr
   line, = stderr.strip().splitlines()
@@ -104,7 +112,8 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   assert _records(workdir) == _records(straight)
   with open(workdir / 'run_info.json', encoding='utf-8') as f:
     starts = json.load(f)
-  assert len(starts) == 3    # the start and two resumptions, each recorded
+  # The start and each resumption, recorded.
+  assert len(starts) == (3 if experiment in _KILLED else 2)
   assert all(s['config']['seed'] == 0 and s['versions']['jax'] for s in starts)
 
   # Eval: the newest checkpoint's metrics, recomputed exactly, written apart.

@@ -4,8 +4,8 @@ stack the linear-recurrence papers build their language models from.
 
 Command:  python launch.py --preset=tinyshakespeare_minlstm
 Expected: valid perplexity 4.26, test 4.94 (1.449 / 1.597 nats per char;
-2.09 / 2.30 bits), measured; 47 minutes while tinyshakespeare_mingru
-trained on the same 2 CPU cores (tinyshakespeare_mingru: 21 alone).
+2.09 / 2.30 bits), measured; 27 minutes on 2 CPU cores with light work
+beside it (47 while tinyshakespeare_mingru trained on the same cores).
 """
 
 from experiments.configs import tinyshakespeare_mingru

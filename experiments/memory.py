@@ -1,0 +1,231 @@
+"""Long-range memory: tasks whose answer depends on inputs a known number of
+steps back, generated from the seed (no files).
+
+- adding: T steps of (value ~ U(0, 1), marker); exactly two markers, one in
+  each half of the sequence; the target is the sum of the two marked values,
+  read after the last step (Hochreiter & Schmidhuber 1997; Le, Jaitly &
+  Hinton 2015). Metric: MSE; always answering 1 scores 1/6 ~ 0.167.
+- copy: `length` symbols from 1..`alphabet`, T - 1 blanks (0), a cue
+  (`alphabet` + 1) and `length` more blanks; the target is blank everywhere
+  but the last `length` steps, which repeat the symbols (Arjovsky, Shah &
+  Bengio 2016). Metrics: cross-entropy per step (a model that only knows the
+  layout scores length * log(alphabet) / (T + 2 * length)) and accuracy on
+  the symbols to recall.
+- selective_copy: the `length` symbols sit at random steps among T blanks
+  and must be recalled in order after T steps, one cue per symbol (Gu & Dao
+  2023). The same metrics.
+
+`python launch.py --experiment=memory` runs the adding problem at T = 200
+with an LSTM (the `adding_t200_lstm` preset).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from rnn_jax import cells
+from rnn_jax import configlib
+from rnn_jax import metrics
+from rnn_jax import models
+from rnn_jax import recurrence
+from rnn_jax import training
+from rnn_jax.errors import InputError
+
+NAME = 'memory'
+DEFAULT_PRESET = 'adding_t200_lstm'
+PREDICTION_FILES = ()
+TASKS = ('adding', 'copy', 'selective_copy')
+SPLITS = ('train', 'valid', 'test')
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """Defaults = the `adding_t200_lstm` preset."""
+  c = ml_collections.ConfigDict()
+  c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
+  c.seed = 0
+  c.model = ml_collections.ConfigDict(dict(
+      cell='lstm',           # any of rnn_jax.cells.CELLS (irnn: Le et al.)
+      hidden_size=128,
+      num_layers=1,
+      activation='tanh',     # rnn cell only: tanh | relu
+      unroll=1,
+      scan='auto',           # linear cells: parallel | sequential | auto
+  ))
+  c.data = ml_collections.ConfigDict(dict(
+      name='adding',         # the task: adding | copy | selective_copy
+      delay=200,             # T: the adding problem's length; the copy
+                             # tasks' distance between symbols and recall
+      alphabet=8,            # copy tasks: symbols 1..alphabet
+      length=10,             # copy tasks: symbols to recall
+      batch_size=50,
+      eval_batch_size=500,
+      train_size=10_000,     # fresh examples per epoch (never repeated)
+      valid_size=1000,       # fixed sets: examples 0..size-1 of the split
+      test_size=1000,
+  ))
+  c.train = training.default_config(
+      optimizer='adam',
+      learning_rate=1e-3,
+      clip_norm=1.0,
+      num_epochs=30,
+  )
+  return c
+
+
+def validate(config):
+  configlib.check_choices(config, {
+      'model.cell': tuple(cells.CELLS),
+      'model.scan': recurrence.SCANS,
+      'model.activation': tuple(cells.ACTIVATIONS),
+      'data.name': TASKS,
+  })
+  configlib.check_at_least(config, {
+      **dict.fromkeys([
+          'model.hidden_size', 'model.num_layers', 'model.unroll',
+          'data.length', 'data.batch_size', 'data.eval_batch_size',
+          'data.valid_size', 'data.test_size'], 1),
+      'data.delay': 2, 'data.alphabet': 2,
+  })
+  dc = config.data
+  if dc.train_size < dc.batch_size:
+    raise InputError(f'config field data.train_size={dc.train_size}: at '
+                     f'least one batch (data.batch_size={dc.batch_size})')
+  if dc.name == 'selective_copy' and dc.length > dc.delay:
+    raise InputError(f'config field data.length={dc.length}: selective_copy '
+                     f'places the symbols among the {dc.delay} steps of '
+                     'data.delay; give at most that many')
+
+
+def example(dc, seed: int, split: str, index: int):
+  """Example `index` of `split`: (inputs, targets), a pure function of
+  (the data config, seed, split, index). Adding: inputs [T, 2] float32
+  (value, marker), target a float32 scalar. Copy tasks: inputs and targets
+  [L] int32, 0 the blank, `alphabet` + 1 the cue."""
+  rng = np.random.default_rng([seed, SPLITS.index(split), index])
+  t = dc.delay
+  if dc.name == 'adding':
+    values = rng.uniform(0.0, 1.0, t)
+    first, second = rng.integers(0, t // 2), rng.integers(t // 2, t)
+    marks = np.zeros(t)
+    marks[[first, second]] = 1.0
+    return (np.stack([values, marks], -1).astype(np.float32),
+            np.float32(values[first] + values[second]))
+  symbols = rng.integers(1, dc.alphabet + 1, dc.length)
+  cue = dc.alphabet + 1
+  if dc.name == 'copy':
+    inputs = np.zeros(t + 2 * dc.length, np.int32)
+    inputs[:dc.length] = symbols
+    inputs[dc.length + t - 1] = cue
+  else:  # selective_copy
+    inputs = np.zeros(t + dc.length, np.int32)
+    inputs[np.sort(rng.choice(t, dc.length, replace=False))] = symbols
+    inputs[t:] = cue
+  targets = np.zeros_like(inputs)
+  targets[-dc.length:] = symbols
+  return inputs, targets
+
+
+def load_data(config):
+  del config  # generated, see `example`
+  return None
+
+
+class MemoryTask:
+  """A memory task as a `training.Task`: fresh training examples at every
+  step, fixed valid and test sets."""
+  reset_carry_every_batch = True
+
+  def __init__(self, config, data, workdir: str, vocabs=None):
+    del data, workdir
+    self.config = config
+    self.vocabs = vocabs if vocabs is not None else {}
+    dc = config.data
+    self.adding = dc.name == 'adding'
+    self.num_symbols = dc.alphabet + 2  # blank, symbols, cue
+    self.model = models.MemoryModel(
+        outputs=1 if self.adding else self.num_symbols,
+        one_hot_size=0 if self.adding else self.num_symbols,
+        every_step=not self.adding, **config.model)
+    self.steps_per_epoch = dc.train_size // dc.batch_size
+    self.fixed = {split: self._batch(split, 0, size) for split, size in
+                  (('valid', dc.valid_size), ('test', dc.test_size))}
+
+  def _batch(self, split: str, start: int, size: int):
+    inputs, targets = zip(*(example(self.config.data, self.config.seed, split,
+                                    i) for i in range(start, start + size)))
+    batch = {'inputs': np.stack(inputs), 'targets': np.stack(targets)}
+    if not self.adding:  # the steps whose symbols are to be recalled
+      recall = np.zeros(batch['targets'].shape, np.float32)
+      recall[:, -self.config.data.length:] = 1.0
+      batch['recall'] = recall
+    return batch
+
+  def describe(self) -> str:
+    dc = self.config.data
+    if self.adding:
+      floor = 'answering 1: MSE 0.167'
+    else:
+      steps = dc.delay + (2 if dc.name == 'copy' else 1) * dc.length
+      floor = (f'knowing only the layout: {dc.length * math.log(dc.alphabet) / steps:.4f}'
+               ' nats per step')
+    return (f'{dc.name}, T={dc.delay}: {dc.train_size:,} fresh examples per '
+            f'epoch, valid {dc.valid_size:,}, test {dc.test_size:,}; {floor}')
+
+  def init_params(self, rng):
+    return self.model.init(rng, self.fixed['valid']['inputs'][:1])['params']
+
+  def initial_carry(self, split):
+    del split
+    return ()
+
+  def train_batch(self, epoch, index):
+    size = self.config.data.batch_size
+    return self._batch('train', (epoch * self.steps_per_epoch + index) * size,
+                       size)
+
+  def eval_batches(self, split):
+    fixed, size = self.fixed[split], self.config.data.eval_batch_size
+    for start in range(0, len(fixed['inputs']), size):
+      yield {k: v[start:start + size] for k, v in fixed.items()}
+
+  def num_tokens(self, batch):
+    return int(np.prod(batch['inputs'].shape[:2]))
+
+  def loss(self, params, batch, carry, rng, train):
+    del rng, train
+    outputs = self.model.apply({'params': params}, batch['inputs'])
+    if self.adding:
+      squared = jnp.sum((outputs[:, 0] - batch['targets']) ** 2)
+      count = jnp.float32(batch['targets'].shape[0])
+      stats = {'loss': squared, 'count': count, 'mse': squared}
+    else:
+      nll, count = metrics.cross_entropy(outputs, batch['targets'])
+      correct = (outputs.argmax(-1) == batch['targets']) * batch['recall']
+      # An array: summed over batches, turned into accuracy by
+      # derived_metrics, not reported itself.
+      stats = {'loss': nll, 'count': count, 'recall': jnp.stack(
+          [correct.sum(), batch['recall'].sum()])}
+    return stats['loss'] / count, (stats, carry)
+
+  def derived_metrics(self, m):
+    if 'recall' not in m:
+      return {}
+    return {'accuracy': m['recall'][0] / max(m['recall'][1], 1.0)}
+
+
+make_task = MemoryTask
+
+
+def write_outputs(task, params, predictions, directory: str) -> dict:
+  del task, params, predictions, directory
+  return {}
+
+
+def predict(task, params, lines: list[str]) -> list[str]:
+  del task, params, lines
+  raise InputError('the memory experiment has no predict mode: its data is '
+                   'generated; --mode=eval scores a checkpoint')
