@@ -20,5 +20,6 @@ def get_config():
   c.data.name = 'copy'
   c.data.delay = 100
   c.model.cell = 'lru'
+  c.train.learning_rate = 1e-3
   c.train.num_epochs = 10
   return c
