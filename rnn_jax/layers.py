@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import cells as cells_lib
+from rnn_jax import gradflow
 from rnn_jax import recurrence
 
 
@@ -69,14 +70,26 @@ class RNNStack(nn.Module):
                  for _ in range(self.num_layers * self.num_directions))
 
   @nn.compact
-  def __call__(self, xs, carry=None, *, mask=None, train: bool = False):
+  def __call__(self, xs, carry=None, *, mask=None, resets=None,
+               train: bool = False):
     """xs [T, B, D] (or [T, B] one-hot ids, see `one_hot_size`) ->
-    (ys [T, B, H * num_directions], final carry)."""
+    (ys [T, B, H * num_directions], final carry).
+
+    mask [T, B]: False on padding (see `recurrence.run`); resets [T, B]:
+    True where a segment starts, every layer restarting from its initial
+    carry there (see `recurrence.run`)."""
     if self.block not in BLOCKS:
       raise ValueError(f'block must be one of {BLOCKS}, got {self.block!r}')
     cell = self.make_cell()
     if carry is None:
       carry = self.initial_carry(xs.shape[1])
+    perturb = None
+    probe = gradflow.active_probe()
+    if probe is not None:  # gradflow.state_gradients is measuring
+      state = (cell.state(carry[0]) if isinstance(cell, cells_lib.LinearCell)
+               else cell.hidden(carry[0]))
+      perturb = probe.visit(self.path, self.cell, xs.shape[:2] + state.shape[-1:],
+                            state.dtype)
     residual = self.block == 'residual'
     drop = nn.Dropout(self.dropout, deterministic=not train)
     if residual and (xs.ndim == 2 or xs.shape[-1] != self.output_size):
@@ -102,7 +115,9 @@ class RNNStack(nn.Module):
                                    mask=mask, reverse=bool(direction),
                                    unroll=self.unroll,
                                    remat_chunk=self.remat_chunk,
-                                   cudnn=self.cudnn, scan=self.scan)
+                                   cudnn=self.cudnn, scan=self.scan,
+                                   resets=resets,
+                                   perturb=None if index else perturb)
         new_carry.append(final)
         outputs.append(ys)
       xs = jnp.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]

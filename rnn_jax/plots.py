@@ -73,3 +73,32 @@ def lines(path: str, series: dict[str, list[tuple[float, float]]], *,
   ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
   ax.legend(fontsize=8)
   _save(fig, path)
+
+
+def curves(path: str, series: dict[str, list[tuple[float, float]]], *,
+           xlabel: str, ylabel: str, title: str, logy: bool = True,
+           side: list[tuple[float, float]] | None = None,
+           side_label: str = ''):
+  """One unmarked line per name through its (x, y) points (y logarithmic
+  with `logy`), coloured from early to late in the order given; with
+  `side`, a second panel plots those points against `side_label`."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2 if side else 1,
+                           figsize=(11 if side else 6.5, 4), squeeze=False)
+  ax = axes[0, 0]
+  colors = plt.get_cmap('viridis')(np.linspace(0, 0.9, max(len(series), 1)))
+  for color, (name, points) in zip(colors, series.items()):
+    points = [(x, y) for x, y in points if not logy or y > 0]
+    if points:
+      ax.plot(*zip(*points), color=color, label=name)
+  if logy:
+    ax.set_yscale('log')
+  ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+  ax.grid(alpha=0.3)
+  if len(series) <= 12:
+    ax.legend(fontsize=8)
+  if side:
+    axes[0, 1].plot(*zip(*side), marker='o')
+    axes[0, 1].set(xlabel='step', ylabel=side_label, title=side_label)
+    axes[0, 1].grid(alpha=0.3)
+  _save(fig, path)

@@ -28,7 +28,8 @@ SCANS = ('auto', 'parallel', 'sequential')
 def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
         mask: jax.Array | None = None, reverse: bool = False,
         unroll: int = 1, remat_chunk: int = 0, cudnn: bool = False,
-        scan: str = 'auto'):
+        scan: str = 'auto', resets: jax.Array | None = None,
+        perturb: jax.Array | None = None):
   """Runs `cell` over `xs` and returns (final_carry, ys).
 
   Args:
@@ -56,6 +57,17 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       scans within blocks of `PARALLEL_BLOCK` steps), 'sequential' (lax.scan of
       multiply-adds) or 'auto' (`default_scan()`). Cells with a recurrent
       matmul always run sequentially.
+    resets: optional [T, B] bool, True at the first step of each segment
+      of a sequence (several statements, documents, ... packed into one
+      row): the carry restarts from the initial `carry` there, so each
+      segment is run as if alone (going backwards with `reverse`, each
+      segment starts from it at its own last step).
+    perturb: optional [T, B, S] added to the state after every step (S the
+      width of `cell.hidden`, or of `cell.state` for a linear cell), where
+      it feeds both the output and the next step; the gradient with respect
+      to it is the gradient with respect to each step's state, through the
+      recurrence (`training.grad_flow`). A cell with a recurrent matmul then
+      runs under plain autodiff, without the hand-written backward.
 
   Returns:
     final carry, and ys [T, B, H].
@@ -67,22 +79,33 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
     carry = cell.initial_carry(batch, jnp.float32 if ids else xs.dtype)
   if mask is not None:
     chex.assert_shape(mask, (num_steps, batch))
+  if resets is not None:
+    chex.assert_shape(resets, (num_steps, batch))
+    if mask is not None:
+      resets = resets & mask
+    if reverse:  # backwards, a segment starts after its successor's start
+      resets = jnp.concatenate([resets[1:], jnp.zeros_like(resets[:1])])
   if cudnn:
+    if resets is not None or perturb is not None:
+      raise ValueError('cudnn=True takes no resets or perturb')
     return _cudnn_lstm(cell, params, xs, carry, mask, reverse)
   if isinstance(cell, cells_lib.LinearCell):
     if remat_chunk:
       raise ValueError('remat_chunk applies to cells with a recurrent matmul, '
                        f'not {type(cell).__name__}')
     return _linear_run(cell, params, xs, carry, mask, reverse,
-                       default_scan() if scan == 'auto' else scan)
+                       default_scan() if scan == 'auto' else scan, resets,
+                       perturb)
   # Hoisted: one [T*B, D] x [D, G*H] matmul instead of T small ones.
   xp = cell.input_projection(params, xs)
-  if not cell.recurrent:
-    return _scan(cell, params, xp, carry, mask, reverse, unroll)[:2]
+  if not cell.recurrent or perturb is not None:
+    return _scan(cell, params, xp, carry, mask, reverse, unroll, resets,
+                 perturb)[:2]
   if 0 < remat_chunk < num_steps:
     return _chunked_scan(cell, params, xp, carry, mask, reverse, unroll,
-                         remat_chunk)
-  return _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask)
+                         remat_chunk, resets)
+  return _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask,
+                         resets, None if resets is None else carry)
 
 
 def default_scan() -> str:
@@ -186,7 +209,8 @@ def _linear_scan_bwd(reverse, scan, residuals, g):
 linear_scan.defvjp(_linear_scan_fwd, _linear_scan_bwd)
 
 
-def _linear_run(cell, params, xs, carry, mask, reverse, scan):
+def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
+                perturb):
   """`run` for h_t = a_t h_{t-1} + b_t: the coefficients of every step at
   once, then the recurrence as an associative or a sequential scan, then the
   outputs of every step at once."""
@@ -199,7 +223,15 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan):
     a = jnp.where(keep, a, jnp.ones_like(a))
     b = jnp.where(keep, b, jnp.zeros_like(b))
   h0 = cell.state(carry)  # the state's dtype: float32 under bfloat16 too
-  hs = linear_scan(a.astype(h0.dtype), b.astype(h0.dtype), h0, reverse, scan)
+  a, b = a.astype(h0.dtype), b.astype(h0.dtype)
+  if resets is not None:  # a restart is h_t = a_t h0 + b_t
+    restart = resets[:, :, None]
+    b = jnp.where(restart, b + a * h0, b)
+    a = jnp.where(restart, jnp.zeros_like(a), a)
+  if perturb is not None:
+    b = b + (perturb if mask is None else
+             jnp.where(mask[:, :, None], perturb, jnp.zeros_like(perturb)))
+  hs = linear_scan(a, b, h0, reverse, scan)
   ys = cell.outputs(params, hs, xp)
   last = 0 if reverse else -1
   y_final = ys[last]
@@ -216,7 +248,8 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan):
   return cell.to_carry(hs[last], y_final), ys
 
 
-def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk):
+def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,
+                  resets):
   """`_recurrent_scan` over chunks of `chunk` steps, each checkpointed: an
   outer scan carries the state from chunk to chunk and saves only that."""
   num_steps, batch = xp.shape[:2]
@@ -227,16 +260,24 @@ def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk):
       mask = jnp.ones((num_steps, batch), bool)
     xp = jnp.pad(xp, ((0, pad), (0, 0), (0, 0)))
     mask = jnp.pad(mask, ((0, pad), (0, 0)))
+    if resets is not None:
+      resets = jnp.pad(resets, ((0, pad), (0, 0)))
   xp = xp.reshape(num_chunks, chunk, *xp.shape[1:])
   if mask is not None:
     mask = mask.reshape(num_chunks, chunk, batch)
+  if resets is not None:
+    resets = resets.reshape(num_chunks, chunk, batch)
+  initial = carry
 
   @jax.checkpoint
   def one_chunk(c, inputs):
-    xp_c, mask_c = inputs
-    return _recurrent_scan(cell, reverse, unroll, params, xp_c, c, mask_c)
+    xp_c, mask_c, resets_c = inputs
+    # A segment restarts from the run's initial carry, not the chunk's.
+    return _recurrent_scan(cell, reverse, unroll, params, xp_c, c, mask_c,
+                           resets_c, None if resets_c is None else initial)
 
-  final, ys = jax.lax.scan(one_chunk, carry, (xp, mask), reverse=reverse)
+  final, ys = jax.lax.scan(one_chunk, carry, (xp, mask, resets),
+                           reverse=reverse)
   return final, ys.reshape(num_chunks * chunk, batch, -1)[:num_steps]
 
 
@@ -286,22 +327,39 @@ def _reverse_within_lengths(x, lengths):
                              axis=1)
 
 
-def _scan(cell, params, xp, carry, mask, reverse, unroll):
+def _scan(cell, params, xp, carry, mask, reverse, unroll, resets=None,
+          perturb=None, initial=None):
   """The forward scan; also returns, per step, what the backward pass needs:
-  the carry before the step and the recurrent projection W_hh h_{t-1}, or,
-  for a cell whose gates read only the sum of the projections
-  (`Cell.gates_read_sum`), that sum (then the backward pass needs no xp)."""
+  the carry the step started from and the recurrent projection W_hh h_{t-1},
+  or, for a cell whose gates read only the sum of the projections
+  (`Cell.gates_read_sum`), that sum (then the backward pass needs no xp).
+  `resets` restart from `initial` (default: `carry`); `perturb` is added to
+  each step's new state (see `run`)."""
   if cell.recurrent and cell.compute_dtype is not None:  # cast once, not per step
     params = {**params, 'W_hh': params['W_hh'].astype(cell.compute_dtype)}
+  initial = carry if initial is None else initial
 
   def body(c, inputs):
-    xp_t, m_t = inputs
+    xp_t, m_t, r_t, e_t = inputs
+    if r_t is not None:
+      c = _restart(r_t, initial, c)
     hp_t = cell.recurrent_projection(params, cell.hidden(c))
     new_c, y = _masked_gates(cell, params, c, xp_t, hp_t, m_t)
+    if e_t is not None:
+      if m_t is not None:
+        e_t = jnp.where(m_t[:, None], e_t, jnp.zeros_like(e_t))
+      new_c = cell.with_hidden(new_c, cell.hidden(new_c) + e_t)
+      y = y + e_t
     return new_c, (y, c, xp_t + hp_t if cell.gates_read_sum else hp_t)
-  final, (ys, carries, hps) = jax.lax.scan(body, carry, (xp, mask),
-                                           reverse=reverse, unroll=unroll)
+  final, (ys, carries, hps) = jax.lax.scan(
+      body, carry, (xp, mask, resets, perturb), reverse=reverse,
+      unroll=unroll)
   return final, ys, carries, hps
+
+
+def _restart(r_t, initial, c):
+  """The carry `initial` where r_t [B] is True, else `c`."""
+  return jax.tree.map(lambda i, o: jnp.where(r_t[:, None], i, o), initial, c)
 
 
 def _masked_gates(cell, params, c, xp_t, hp_t, m_t):
@@ -320,20 +378,23 @@ def _masked_gates(cell, params, c, xp_t, hp_t, m_t):
 # is one [H, T*B] x [T*B, G*H] matmul after it, as cuDNN does. Everything
 # else (the gate math of each cell) is differentiated by JAX, step by step.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask):
-  return _scan(cell, params, xp, carry, mask, reverse, unroll)[:2]
+def _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask, resets,
+                    initial):
+  return _scan(cell, params, xp, carry, mask, reverse, unroll, resets,
+               initial=initial)[:2]
 
 
-def _recurrent_scan_fwd(cell, reverse, unroll, params, xp, carry, mask):
+def _recurrent_scan_fwd(cell, reverse, unroll, params, xp, carry, mask,
+                        resets, initial):
   final, ys, carries, hps = _scan(cell, params, xp, carry, mask, reverse,
-                                  unroll)
+                                  unroll, resets, initial=initial)
   # (For gates_read_sum cells `hps` holds xp + hp, and xp is not kept.)
   return (final, ys), (params, None if cell.gates_read_sum else xp, carries,
-                       hps, mask)
+                       hps, mask, resets, initial)
 
 
 def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
-  params, xp, carries, hps, mask = residuals
+  params, xp, carries, hps, mask, resets, initial = residuals
   d_final, d_ys = cotangents
   small = {k: params[k] for k in cell.gate_params}
   w_hh_t = params['W_hh'].T
@@ -341,8 +402,8 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
     w_hh_t = w_hh_t.astype(cell.compute_dtype)
 
   def body(state, inputs):
-    d_c, d_small = state
-    c, xp_t, hp_t, m_t, dy_t = inputs
+    d_c, d_small, d_initial = state
+    c, xp_t, hp_t, m_t, r_t, dy_t = inputs
     if cell.gates_read_sum:  # hp_t is xp_t + hp_t: one gradient for both
       _, vjp = jax.vjp(
           lambda c_, sum_, s_: _masked_gates(
@@ -357,13 +418,21 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
     # h_{t-1} also fed hp_t = h_{t-1} W_hh.
     d_h = cell.hidden(d_c_prev) + cell.dot(d_hp, w_hh_t)
     d_c_prev = cell.with_hidden(d_c_prev, d_h)
+    if r_t is not None:  # a restarted step read the initial carry instead
+      zeros = jax.tree.map(jnp.zeros_like, d_c_prev)
+      d_initial = jax.tree.map(jnp.add, d_initial,
+                               _restart(r_t, d_c_prev, zeros))
+      d_c_prev = _restart(r_t, zeros, d_c_prev)
     d_small = jax.tree.map(jnp.add, d_small, d_s)
-    return (d_c_prev, d_small), (d_xp, d_hp)
+    return (d_c_prev, d_small, d_initial), (d_xp, d_hp)
 
   d_small = jax.tree.map(jnp.zeros_like, small)
-  (d_carry, d_small), (d_xp, d_hp) = jax.lax.scan(
-      body, (d_final, d_small), (carries, xp, hps, mask, d_ys),
-      reverse=not reverse, unroll=unroll)
+  d_initial = None if initial is None else jax.tree.map(jnp.zeros_like,
+                                                         initial)
+  (d_carry, d_small, d_initial), (d_xp, d_hp) = jax.lax.scan(
+      body, (d_final, d_small, d_initial),
+      (carries, xp, hps, mask, resets, d_ys), reverse=not reverse,
+      unroll=unroll)
   h_prev = cell.hidden(carries)
   if cell.gates_read_sum:
     d_xp = d_hp
@@ -375,7 +444,7 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
     d_params['W_hh'] = jnp.einsum(
         'tbh,tbg->hg', h_prev.astype(cell.compute_dtype),
         d_hp.astype(cell.compute_dtype), preferred_element_type=jnp.float32)
-  return d_params, d_xp, d_carry, None
+  return d_params, d_xp, d_carry, None, None, d_initial
 
 
 _recurrent_scan.defvjp(_recurrent_scan_fwd, _recurrent_scan_bwd)

@@ -37,6 +37,7 @@ import orbax.checkpoint as ocp
 
 from rnn_jax import configlib
 from rnn_jax import distributed
+from rnn_jax import gradflow
 from rnn_jax import optim
 from rnn_jax.errors import InputError
 
@@ -135,6 +136,8 @@ def default_config(**overrides) -> ml_collections.ConfigDict:
       nonfinite_patience=20,  # a non-finite loss or gradient skips the
                               # update; this many in a row stop training
                               # at the next log step (0: never stop)
+      grad_flow_every_steps=0,  # >0: ||dL/dh_t|| of a fixed batch at step 0
+                                # and every this many steps (rnn_jax.gradflow)
   ))
   c.update(overrides)
   return c
@@ -151,7 +154,7 @@ def validate_config(config):
       **dict.fromkeys(['train.learning_rate', 'train.clip_norm',
                        'train.max_steps', 'train.eval_steps',
                        'train.checkpoint_every_steps', 'train.warmup_steps',
-                       'train.nonfinite_patience',
+                       'train.nonfinite_patience', 'train.grad_flow_every_steps',
                        'train.weight_decay', 'train.momentum'], 0),
   })
 
@@ -492,6 +495,10 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     print(f'resumed from step {restored_step} in {workdir}', flush=True)
   start_step = int(state.step)
   writer = MetricWriter(workdir, start_step)
+  grad_flow = gradflow.Recorder(task, workdir, tc.grad_flow_every_steps,
+                                start_step)
+  if start_step == 0:
+    grad_flow.maybe_record(0, state.params)
 
   def save(step: int):
     if manager.latest_step() != step:
@@ -555,6 +562,9 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
       if tc.checkpoint_every_steps and last_step % tc.checkpoint_every_steps == 0:
         timer.stop(state.step)
         save(last_step)
+      if grad_flow.active and last_step % grad_flow.every == 0:
+        timer.stop(state.step)
+        grad_flow.maybe_record(last_step, state.params)
       timer.start()
 
       if signals.received is not None:
@@ -594,6 +604,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   })
   if distributed.is_primary():
     plot_curves(workdir)
+    grad_flow.plot()
   # Generation, decoding and predictions after training run in each process
   # on its own copy of the parameters.
   return {'summary': summary,

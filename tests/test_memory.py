@@ -6,9 +6,14 @@ import jax
 import numpy as np
 import pytest
 
+import json
+
+import jax.numpy as jnp
+
 from conftest import read_summary, run_launcher
 from experiments import memory
 from rnn_jax import cells
+from rnn_jax import gradflow
 
 
 def _data(name, delay, **kwargs):
@@ -77,9 +82,40 @@ def test_irnn_starts_from_the_identity_with_relu():
   np.testing.assert_allclose(new, np.maximum(h + x, 0), rtol=1e-6)
 
 
+@pytest.mark.parametrize('cell', ['rnn', 'lstm'])
+def test_grad_flow_is_the_gradient_of_the_loss_at_each_state(cell):
+  """gradflow's dL/dh_t on the adding task against jax.grad of the same
+  loss written as a plain loop that adds a perturbation to each h_t."""
+  config = memory.get_config()
+  config.data.update(delay=7, batch_size=4)
+  config.model.update(cell=cell, hidden_size=6)
+  task = memory.MemoryTask(config, None, '')
+  params = task.init_params(jax.random.PRNGKey(0))
+  batch = task.train_batch(0, 0)
+  grads, call = gradflow.state_gradients(task, params, batch, ())
+  assert call['shape'] == (7, 4, 6) and call['cell'] == cell
+  c = cells.make_cell(cell, 6)
+  p = params['RNNStack_0']['layer0']
+
+  def loss(eps):
+    carry = c.initial_carry(4)
+    for t in range(7):
+      carry, _ = c.step(p, carry, c.input_projection(p, batch['inputs'][:, t]))
+      carry = c.with_hidden(carry, c.hidden(carry) + eps[t])
+    out = c.hidden(carry) @ params['Dense_0']['kernel'] + params['Dense_0']['bias']
+    return jnp.mean((out[:, 0] - batch['targets']) ** 2)
+
+  want = jax.grad(loss)(jnp.zeros((7, 4, 6)))
+  np.testing.assert_allclose(grads, want, atol=1e-7, rtol=1e-4)
+  np.testing.assert_allclose(gradflow.norms_over_time(grads),
+                             np.linalg.norm(np.asarray(want).reshape(7, -1),
+                                            axis=1), rtol=1e-4)
+
+
 def test_lstm_learns_the_adding_problem_and_copy_reports_recall(tmp_path):
   result = run_launcher(
       '--experiment=memory', f'--workdir={tmp_path / "adding"}',
+      '--config.train.grad_flow_every_steps=100',
       '--config.data.delay=10', '--config.model.hidden_size=32',
       '--config.data.train_size=2000', '--config.train.num_epochs=8',
       '--config.train.learning_rate=0.01', '--config.data.valid_size=500',
@@ -87,11 +123,22 @@ def test_lstm_learns_the_adding_problem_and_copy_reports_recall(tmp_path):
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path / 'adding')
   assert summary['test/mse'] < 0.02, summary  # answering 1 scores ~0.167
+  with open(tmp_path / 'adding' / gradflow.FILE) as f:
+    records = [json.loads(line) for line in f]
+  assert [r['step'] for r in records] == [0, 100, 200, 300]
+  assert all(len(r['norms']) == 10 and 'spectral_radius' not in r
+             for r in records)
+  assert (tmp_path / 'adding' / 'plots' / 'grad_flow.png').exists()
   result = run_launcher(
       '--experiment=memory', f'--workdir={tmp_path / "copy"}',
       '--config.data.name=copy', '--config.data.delay=5',
+      '--config.model.cell=irnn', '--config.train.grad_flow_every_steps=1',
       '--config.model.hidden_size=8', '--config.train.max_steps=2')
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path / 'copy')
   assert 0 <= summary['test/accuracy'] <= 1 and summary['test/loss'] > 0
   assert summary['test/num_targets'] == 1000 * (5 + 2 * 10)
+  # The lecture's RNN's W_hh: the IRNN's identity has spectral radius 1.
+  records = gradflow.read(tmp_path / 'copy')
+  assert [r['step'] for r in records] == [0, 1, 2]
+  assert records[0]['spectral_radius'] == pytest.approx(1.0, abs=1e-6)

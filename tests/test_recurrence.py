@@ -281,3 +281,109 @@ def test_lstm_follows_the_published_equations():
     np.testing.assert_allclose(ys[t], h, atol=1e-5)
   np.testing.assert_allclose(c_out, c, atol=1e-5)
   np.testing.assert_allclose(h_out, h, atol=1e-5)
+
+
+# Segments per row (their first steps) and each row's length: row 2 is
+# padded after its one segment.
+STARTS = ([0, 3, 5], [0, 2], [0])
+SEG_LENGTHS = (T, T, 4)
+
+
+@pytest.mark.parametrize('name', ('rnn', 'gru', 'lstm', 'mingru', 'lru'))
+@pytest.mark.parametrize('reverse', [False, True])
+def test_resets_run_each_segment_alone(name, reverse):
+  cell, params, xs = _setup(name)
+  carry0 = jax.tree.map(lambda c: c + 0.3 * jnp.arange(1, B + 1)[:, None],
+                        cell.initial_carry(B))
+  resets = np.zeros((T, B), bool)
+  for b, starts in enumerate(STARTS):
+    resets[starts, b] = True
+  mask = recurrence.lengths_to_mask(jnp.asarray(SEG_LENGTHS), T)
+  w = jax.random.normal(jax.random.PRNGKey(5), (T, B, H))
+
+  def loss(p, x, c0, chunk):
+    carry, ys = recurrence.run(cell, p, x, carry=c0, mask=mask,
+                               resets=jnp.asarray(resets), reverse=reverse,
+                               remat_chunk=chunk)
+    return jnp.sum(ys * w) + jnp.sum(jnp.sin(cell.hidden(carry))), ys
+
+  def reference(p, x, c0):
+    """Each segment of each row run alone from that row's initial carry."""
+    total, rows = 0.0, []
+    for b, starts in enumerate(STARTS):
+      bounds = list(starts) + [SEG_LENGTHS[b]]
+      c0_b = jax.tree.map(lambda c: c[b:b + 1], c0)
+      ys, finals = [], []
+      for s, e in zip(bounds[:-1], bounds[1:]):
+        final, ys_s = recurrence.run(cell, p, x[s:e, b:b + 1], carry=c0_b,
+                                     reverse=reverse)
+        ys.append(ys_s[:, 0])
+        finals.append(final)
+      ys = jnp.concatenate(ys + [jnp.zeros((T - bounds[-1], H))])
+      # The run ends in the last segment (the first, going backwards).
+      final = finals[0 if reverse else -1]
+      total += jnp.sum(ys * w[:, b]) + jnp.sum(jnp.sin(cell.hidden(final)))
+      rows.append(ys)
+    return total, jnp.stack(rows, 1)
+
+  grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True),
+                 static_argnums=3)
+  (want, want_ys), want_grads = jax.value_and_grad(
+      reference, argnums=(0, 1, 2), has_aux=True)(params, xs, carry0)
+  # The rematerialised chunks (4 does not divide T) restart from the run's
+  # initial carry too.
+  for chunk in (0, 4) if name == 'lstm' else (0,):
+    (value, ys), grads = grad(params, xs, carry0, chunk)
+    np.testing.assert_allclose(ys, want_ys, atol=1e-5)
+    np.testing.assert_allclose(value, want, rtol=1e-5)
+    chex.assert_trees_all_close(grads, want_grads, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize('name', ('rnn', 'gru', 'lstm', 'mingru', 'lru'))
+def test_perturbing_the_states_gives_their_gradients(name):
+  """d loss / d perturb_t, where perturb_t is added to the state h_t after
+  step t, against a plain loop that adds it by hand; padded steps get none."""
+  cell, params, xs = _setup(name)
+  mask = recurrence.lengths_to_mask(jnp.asarray(LENGTHS), T)
+  width = cell.state(cell.initial_carry(1)).shape[-1] if isinstance(
+      cell, cells.LinearCell) else H
+  w = jax.random.normal(jax.random.PRNGKey(6), (T, B, H))
+  eps = jnp.zeros((T, B, width))
+
+  def loss(e):
+    carry, ys = recurrence.run(cell, params, xs, mask=mask, perturb=e)
+    return jnp.sum(ys * w) + jnp.sum(jnp.cos(cell.hidden(carry)))
+
+  def loop(e):
+    total = 0.0
+    for b, length in enumerate(LENGTHS):
+      x, carry = xs[:length, b:b + 1], cell.initial_carry(1)
+      xp = cell.input_projection(params, x)
+      if isinstance(cell, cells.LinearCell):
+        a, bias = cell.coefficients(params, xp)
+        h, hs = cell.state(carry), []
+        for t in range(length):
+          h = a[t] * h + bias[t] + e[t, b:b + 1]
+          hs.append(h)
+        ys = cell.outputs(params, jnp.stack(hs), xp)[:, 0]
+        carry = cell.to_carry(hs[-1], ys[-1:])
+      else:
+        ys = []
+        for t in range(length):
+          carry, _ = cell.step(params, carry, xp[t])
+          carry = cell.with_hidden(carry, cell.hidden(carry) + e[t, b:b + 1])
+          ys.append(cell.hidden(carry)[0])
+        ys = jnp.stack(ys)
+      total += (jnp.sum(ys * w[:length, b])
+                + jnp.sum(jnp.cos(cell.hidden(carry))))
+    return total
+
+  value, got = jax.jit(jax.value_and_grad(loss))(eps)
+  want_value, want = jax.value_and_grad(loop)(eps)
+  np.testing.assert_allclose(value, want_value, rtol=1e-5)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  np.testing.assert_array_equal(got[LENGTHS[2]:, 2], 0.0)
+  # A zero perturbation changes nothing.
+  np.testing.assert_allclose(recurrence.run(cell, params, xs, mask=mask)[1],
+                             recurrence.run(cell, params, xs, mask=mask,
+                                            perturb=eps)[1], atol=1e-6)
