@@ -221,9 +221,27 @@ class MemoryTask:
 make_task = MemoryTask
 
 
+# When a task counts as solved: a valid metric past a threshold.
+SOLVED = {'adding': ('valid/mse', 0.01), 'copy': ('valid/accuracy', 0.99),
+          'selective_copy': ('valid/accuracy', 0.99)}
+
+
+def solved_step(name: str, records: list[dict]) -> int | None:
+  """The first step whose valid metric passed `SOLVED[name]`, or None."""
+  key, threshold = SOLVED[name]
+  lower = key.endswith('mse')
+  steps = [r['step'] for r in records if key in r
+           and (r[key] <= threshold if lower else r[key] >= threshold)]
+  return min(steps) if steps else None
+
+
 def write_outputs(task, params, predictions, directory: str) -> dict:
-  del task, params, predictions, directory
-  return {}
+  """`solved_step` (see `SOLVED`) from a training run's metrics.jsonl."""
+  del params, predictions
+  records = training.read_metrics(directory)
+  if not records:  # an evaluation of a checkpoint: no history here
+    return {}
+  return {'solved_step': solved_step(task.config.data.name, records)}
 
 
 def predict(task, params, lines: list[str]) -> list[str]:

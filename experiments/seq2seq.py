@@ -62,6 +62,9 @@ def get_config() -> ml_collections.ConfigDict:
       dropout=0.3,           # embeddings, between layers, before the output
       unroll=1,
       scan='auto',           # linear cells: parallel | sequential | auto
+      hierarchical=False,    # read each source line (a bAbI statement) on
+                             # its own, then the statements: models.Seq2Seq
+      max_statements=64,     # hierarchical: positions counted from the end
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='multi30k',       # multi30k[/en-de] | fra_eng | scan[/length|...]
@@ -122,6 +125,7 @@ def validate(config):
       **dict.fromkeys([
           'model.embed_size', 'model.encoder_hidden_size',
           'model.encoder_layers', 'model.hidden_size', 'model.decoder_layers',
+          'model.max_statements',
           'data.min_freq', 'data.batch_size', 'data.eval_batch_size',
           'data.bucket_width', 'decode.beam_size'], 1),
       **dict.fromkeys([
@@ -161,11 +165,13 @@ class Seq2SeqTask(training.SentenceTask):
     self.config = config
     # The tokenisers' models (sentencepiece) live beside the vocabularies.
     self.data = data = paired.Data(dc, examples or {}, os.path.join(
-        workdir, driver.VOCABS), vocabs)
+        workdir, driver.VOCABS), vocabs, statements=config.model.hierarchical)
     self.vocabs = data.vocabs
-    self.model = models.Seq2Seq(source_vocab_size=len(data.source_vocab),
-                                target_vocab_size=len(data.target_vocab),
-                                **config.model)
+    self.model = models.Seq2Seq(
+        source_vocab_size=len(data.source_vocab),
+        target_vocab_size=len(data.target_vocab),
+        separator_id=data.source_vocab.stoi.get(paired.SEP, -1),
+        **config.model)
     vocab = data.target_vocab
     self.pad, self.bos, self.eos = (vocab.stoi[vocab_lib.PAD],
                                     vocab.stoi[vocab_lib.BOS],

@@ -348,6 +348,18 @@ class Seq2Seq(nn.Module):
   the vocabulary projection). Padding of the source is masked everywhere:
   in the encoder scan and in the attention softmax.
 
+  `hierarchical`: the source is statements (a bAbI story's sentences, then
+  the question), each ended by the token `separator_id`. The encoder reads
+  each statement on its own (its carry restarts at every statement); a
+  statement's vector is its forward final state (with the backward one read
+  from its first token); a learned embedding of its position counted from
+  the end (the question 0, the last statement 1, ...) is added. An RNN
+  reads these vectors, each beside the question's (the last statement's),
+  so that what it keeps depends on what is asked; its outputs are added to
+  the vectors (residually), and its final states start the decoder, which
+  attends over the statements only: memory networks' reading of a story
+  (Sukhbaatar et al. 2015), built from this project's recurrent layers.
+
   Use `encode` once per batch and then `step` per target position (the
   loops live outside the module; see `seq2seq_logits` and `decoding`).
   """
@@ -367,10 +379,16 @@ class Seq2Seq(nn.Module):
   dropout: float = 0.0
   unroll: int = 1
   scan: str = 'auto'
+  hierarchical: bool = False
+  separator_id: int = -1         # hierarchical: the token ending a statement
+  max_statements: int = 64       # hierarchical: positions from the end
+                                 # (earlier statements share the last)
 
   def setup(self):
     if self.attention not in ATTENTIONS:
       raise ValueError(f'attention must be one of {ATTENTIONS}')
+    if self.hierarchical and self.separator_id < 0:
+      raise ValueError('hierarchical needs the separator_id of the source')
     self.source_embed = nn.Embed(self.source_vocab_size, self.embed_size)
     self.target_embed = nn.Embed(self.target_vocab_size, self.embed_size)
     self.encoder = layers.RNNStack(
@@ -379,6 +397,12 @@ class Seq2Seq(nn.Module):
         dropout=self.dropout, unroll=self.unroll, scan=self.scan)
     self.cell = cells_lib.make_cell(self.decoder_cell, self.hidden_size)
     memory_size = self.encoder_hidden_size * (2 if self.bidirectional else 1)
+    if self.hierarchical:
+      self.position_embed = nn.Embed(self.max_statements, memory_size)
+      self.statement_encoder = layers.RNNStack(
+          cell=self.encoder_cell, hidden_size=self.encoder_hidden_size,
+          bidirectional=self.bidirectional, unroll=self.unroll,
+          scan=self.scan)
     feed_size = (self.hidden_size if self.attention == 'multiplicative'
                  else memory_size)
     self.cell_params = [
@@ -415,19 +439,25 @@ class Seq2Seq(nn.Module):
     chex.assert_rank(source, 2)
     mask = recurrence.lengths_to_mask(lengths, source.shape[1])   # [S, B]
     xs = self.drop(self.source_embed(source.T), deterministic=not train)
-    hs, final = self.encoder(xs, mask=mask, train=train)
-    memory = jnp.swapaxes(hs, 0, 1)                                # [B, S, M]
-    dirs = self.encoder.num_directions
-    enc_cell = self.encoder.make_cell()
-    def layer_state(l):
-      return jnp.concatenate([enc_cell.hidden(c) for c in
-                              final[l * dirs:(l + 1) * dirs]], axis=-1)
-    summary = layer_state(self.encoder_layers - 1)
+    if self.hierarchical:
+      memory, mask, summary = self._read_statements(source.T, xs, mask,
+                                                    lengths, train)
+      states = [summary] * self.decoder_layers
+    else:
+      hs, final = self.encoder(xs, mask=mask, train=train)
+      memory = jnp.swapaxes(hs, 0, 1)                              # [B, S, M]
+      dirs = self.encoder.num_directions
+      enc_cell = self.encoder.make_cell()
+      def layer_state(l):
+        return jnp.concatenate([enc_cell.hidden(c) for c in
+                                final[l * dirs:(l + 1) * dirs]], axis=-1)
+      summary = layer_state(self.encoder_layers - 1)
+      states = [layer_state(min(l, self.encoder_layers - 1))
+                for l in range(self.decoder_layers)]
     carry = []
     per_layer = len(self.carry_widths)
     treedef = jax.tree.structure(self.cell.initial_carry(1))
-    for l in range(self.decoder_layers):
-      h = layer_state(min(l, self.encoder_layers - 1))
+    for l, h in enumerate(states):
       leaves = [jnp.tanh(d(h)) for d in
                 self.bridge[l * per_layer:(l + 1) * per_layer]]
       carry.append(jax.tree.unflatten(treedef, leaves))
@@ -439,6 +469,44 @@ class Seq2Seq(nn.Module):
       state['feed'] = jnp.zeros((source.shape[0], self.hidden_size),
                                 memory.dtype)
     return context, state
+
+  def _read_statements(self, source, xs, mask, lengths, train):
+    """source [S, B] -> (memory [B, S, M], zero but at each statement's
+    end; the mask of those ends [S, B]; the statement RNN's final states
+    [B, M])."""
+    ends = (source == self.separator_id) & mask
+    starts = jnp.concatenate([jnp.ones_like(ends[:1]), ends[:-1]]) & mask
+    hs, _ = self.encoder(xs, mask=mask, resets=starts, train=train)
+    steps = jnp.arange(source.shape[0])[:, None]
+    first = jax.lax.cummax(jnp.where(starts, steps, 0), axis=0)  # [S, B]
+    if self.bidirectional:  # the backward state at a statement's first token
+      h = self.encoder_hidden_size
+      backward = jnp.take_along_axis(hs[..., h:], first[..., None], axis=0)
+      hs = jnp.concatenate([hs[..., :h], backward], -1)
+    # Each statement's bag of words (the sum of its embeddings so far).
+    sums = jnp.cumsum(jnp.where(mask[..., None], xs, 0), 0)
+    before = jnp.take_along_axis(sums, jnp.maximum(first - 1, 0)[..., None], 0)
+    bags = sums - jnp.where((first > 0)[..., None], before, 0)
+    last = lambda x: jnp.broadcast_to(jnp.take_along_axis(
+        x, (lengths - 1)[None, :, None], 0), x.shape)     # the question's
+    position = jnp.cumsum(ends[::-1], 0)[::-1] - 1     # statements after
+    vectors = hs + self.position_embed(
+        jnp.clip(position, 0, self.max_statements - 1))
+    # The statement RNN reads each statement beside the question, and the
+    # products of their states and of their bags of words (a gate, linear
+    # in its inputs, cannot compare two vectors otherwise): what it keeps
+    # depends on what is asked.
+    question, question_bag = last(hs), last(bags)
+    reader_inputs = jnp.concatenate(
+        [vectors, question, vectors * question, bags, question_bag,
+         bags * question_bag], -1)
+    context, final = self.statement_encoder(
+        self.drop(reader_inputs, deterministic=not train), mask=ends,
+        train=train)
+    cell = self.statement_encoder.make_cell()
+    summary = jnp.concatenate([cell.hidden(c) for c in final], -1)
+    memory = jnp.where(ends[..., None], vectors + context, 0)
+    return jnp.swapaxes(memory, 0, 1), ends, summary
 
   def _attend(self, context, scores):
     """Masked softmax over source positions -> (context vector, weights)."""

@@ -102,3 +102,24 @@ def curves(path: str, series: dict[str, list[tuple[float, float]]], *,
     axes[0, 1].set(xlabel='step', ylabel=side_label, title=side_label)
     axes[0, 1].grid(alpha=0.3)
   _save(fig, path)
+
+
+def panels(path: str, panels: dict[str, dict[str, list[tuple[float, float]]]],
+           *, xlabel: str, ylabel: str, title: str):
+  """One panel per name, side by side, each with one line per series name
+  (y logarithmic; a name keeps its colour across panels)."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6),
+                           squeeze=False, sharey=True)
+  names = list(dict.fromkeys(n for series in panels.values() for n in series))
+  colors = dict(zip(names, plt.get_cmap('tab10')(np.arange(len(names)) % 10)))
+  for ax, (panel, series) in zip(axes[0], panels.items()):
+    for name, points in series.items():
+      points = [(x, y) for x, y in points if y > 0]
+      if points:
+        ax.plot(*zip(*points), color=colors[name], label=name)
+    ax.set(yscale='log', xlabel=xlabel, title=f'{title}, {panel}')
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel(ylabel)
+  axes[0, -1].legend(fontsize=7)
+  _save(fig, path)

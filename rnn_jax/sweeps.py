@@ -11,6 +11,8 @@ ablation in experiments/ablations/NAME.py, or any file given by path):
       metric columns, the first one plotted (else the experiment's default)
   CURVES = ('train/grad_norm', 'train/loss')   optional: per-step curves
       overlaid across runs (else the first metric's valid curve)
+  def plot(rows, workdir): ...   optional: the sweep's own figures, drawn
+      after the standard ones from the collected rows
 
 Point i runs `launch.py ... --workdir=<workdir>/<name>` where the name is
 read off its overrides (`clip_norm=1.0`). A finished point (summary.json
@@ -42,6 +44,7 @@ DEFAULT_METRICS = {
     'classify': ('valid/accuracy', 'test/accuracy'),
     'seq2seq': ('valid/bleu', 'test/bleu', 'test/exact_match'),
     'tag': ('valid/f1', 'test/f1', 'test/accuracy'),
+    'memory': ('test/mse', 'test/accuracy', 'solved_step'),
 }
 LOWER_IS_BETTER = ('perplexity', 'loss', 'bits_per_token')
 
@@ -64,6 +67,7 @@ class Plan:
   metrics: tuple[str, ...]
   curves: tuple[str, ...]
   launcher: str               # path of launch.py
+  plot: Callable[[list[dict], str], None] | None = None
 
   def command(self, point: Point, workdir: str) -> list[str]:
     return ([sys.executable, self.launcher, f'--experiment={self.experiment}',
@@ -147,7 +151,7 @@ def make_plan(module, *, title: str, experiment: str | None,
               metrics=tuple(getattr(module, 'METRICS', None)
                             or DEFAULT_METRICS[experiment]),
               curves=tuple(getattr(module, 'CURVES', ())),
-              launcher=launcher)
+              launcher=launcher, plot=getattr(module, 'plot', None))
   for point in plan.points:
     check(plan.experiment, plan.preset, {**shared, **point.overrides})
   return plan
@@ -229,7 +233,8 @@ def collect(plan: Plan, workdir: str) -> list[dict]:
            'status': _status(summary, run_dir)}
     for key, value in (summary or {}).items():
       if isinstance(value, (int, float)) or value is None:
-        if '/' in key or key in ('steps', 'wall_seconds', 'num_params'):
+        if '/' in key or key in ('steps', 'wall_seconds', 'num_params',
+                                 'solved_step'):
           row[key] = value
           if key not in scalars:
             scalars.append(key)
@@ -242,6 +247,8 @@ def collect(plan: Plan, workdir: str) -> list[dict]:
     writer.writerows(rows)
   _write_markdown(plan, rows, swept, os.path.join(workdir, 'results.md'))
   _plot(plan, rows, swept, workdir)
+  if plan.plot is not None:
+    plan.plot(rows, workdir)
   return rows
 
 

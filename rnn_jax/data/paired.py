@@ -12,6 +12,8 @@ from rnn_jax.errors import InputError
 
 TOKENIZERS = pipelines.TOKENIZERS + ('sentencepiece',)
 RESERVED = [vocab_lib.PAD, vocab_lib.UNK, vocab_lib.BOS, vocab_lib.EOS]
+# Ends each statement of a source read as statements (`Data(statements=)`).
+SEP = '<sep>'
 
 
 def load_splits(dc) -> dict[str, list[dict]]:
@@ -41,13 +43,18 @@ def load_splits(dc) -> dict[str, list[dict]]:
   return pipelines.carve_missing(data, dc)
 
 
-def source_text(text: str, dc) -> str:
-  """A multi-line source (story + question) on one line, cut to the last
+def source_lines(text: str, dc) -> list[str]:
+  """A multi-line source (story + question) cut to the last
   `max_source_lines` lines before the final one."""
   lines = text.split('\n')
   if dc.max_source_lines and len(lines) > dc.max_source_lines + 1:
     lines = lines[-dc.max_source_lines - 1:]
-  return ' '.join(lines)
+  return lines
+
+
+def source_text(text: str, dc) -> str:
+  """`source_lines` on one line."""
+  return ' '.join(source_lines(text, dc))
 
 
 def reference_text(text: str) -> str:
@@ -111,30 +118,43 @@ class Side:
     self.ids = [vocab.encode(t) for t in tokens]
 
 
-def _build_vocab(tokens: list[list[str]], dc) -> vocab_lib.Vocab:
+def _build_vocab(tokens: list[list[str]], dc,
+                 reserved=tuple(RESERVED)) -> vocab_lib.Vocab:
   min_freq = 1 if dc.tokenizer == 'sentencepiece' else dc.min_freq
   return vocab_lib.Vocab.build((w for t in tokens for w in t),
-                               min_freq=min_freq, reserved=RESERVED)
+                               min_freq=min_freq, reserved=reserved)
 
 
 class Data:
   """Tokenisers, vocabularies and the given splits' two sides."""
 
+  def source_tokens(self, text: str, dc) -> list[str]:
+    """A source's tokens: of its text on one line, or, read as
+    statements, of each line followed by `SEP`."""
+    if not self.statements:
+      return self.source_tokenizer.encode(source_text(text, dc))
+    return [w for line in source_lines(text, dc)
+            for w in self.source_tokenizer.encode(line) + [SEP]]
+
   def encode_sources(self, sentences: list[str], dc) -> list:
-    """Raw source sentences (predict's input lines) as ids."""
+    """Raw source sentences (predict's input lines; read as statements,
+    a tab separates two) as ids."""
     ids = []
     for number, sentence in enumerate(sentences, 1):
-      ids.append(self.source_vocab.encode(
-          self.source_tokenizer.encode(source_text(sentence, dc))))
+      if self.statements:
+        sentence = sentence.replace('\t', '\n')
+      ids.append(self.source_vocab.encode(self.source_tokens(sentence, dc)))
       if not len(ids[-1]):
         raise InputError(f'input line {number}: no tokens in {sentence!r}')
     return ids
 
   def __init__(self, dc, examples: dict[str, list[dict]], directory: str,
-               vocabs=None):
+               vocabs=None, statements: bool = False):
     """`vocabs`: {'source', 'target'} of a trained model, whose tokenisers
-    are in `directory` too; None builds both on train (into `directory`)."""
+    are in `directory` too; None builds both on train (into `directory`).
+    `statements`: each line of a source is a statement ended by `SEP`."""
     self.examples = examples
+    self.statements = statements
     sources = {s: [source_text(e['source'], dc) for e in ex]
                for s, ex in examples.items()}
     targets = {s: [e['target'] for e in ex] for s, ex in examples.items()}
@@ -143,12 +163,14 @@ class Data:
         dc, sources['train'] if train else None, directory, 'source')
     self.target_tokenizer = Tokenizer(
         dc, targets['train'] if train else None, directory, 'target')
-    source_tokens = {s: [self.source_tokenizer.encode(t) for t in texts]
-                     for s, texts in sources.items()}
+    source_tokens = {s: [self.source_tokens(e['source'], dc) for e in ex]
+                     for s, ex in examples.items()}
     target_tokens = {s: [self.target_tokenizer.encode(t) for t in texts]
                      for s, texts in targets.items()}
     if train:
-      vocabs = {'source': _build_vocab(source_tokens['train'], dc),
+      vocabs = {'source': _build_vocab(
+                    source_tokens['train'], dc,
+                    RESERVED + [SEP] if statements else RESERVED),
                 'target': _build_vocab(target_tokens['train'], dc)}
     self.vocabs = vocabs
     self.source_vocab, self.target_vocab = vocabs['source'], vocabs['target']
