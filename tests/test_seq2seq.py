@@ -13,6 +13,7 @@ import pytest
 
 from conftest import read_summary, run_launcher
 from conftest import requires_raw
+from experiments import seq2seq
 from rnn_jax import decoding
 from rnn_jax import metrics
 from rnn_jax import models
@@ -24,13 +25,18 @@ from rnn_jax.errors import InputError
 BOS, EOS = 2, 3
 
 
-def _model(attention='additive', cell='gru', bidirectional=True, layers=1):
+SEP = 4  # the hierarchical models' statement separator
+
+
+def _model(attention='additive', cell='gru', bidirectional=True, layers=1,
+           hierarchical=False):
   return models.Seq2Seq(
       source_vocab_size=23, target_vocab_size=19, embed_size=8,
       encoder_cell=cell, encoder_hidden_size=6, encoder_layers=layers,
       bidirectional=bidirectional, decoder_cell=cell, hidden_size=7,
       decoder_layers=layers, attention=attention,
-      readout_size=5 if attention != 'multiplicative' else 0)
+      readout_size=5 if attention != 'multiplicative' else 0,
+      hierarchical=hierarchical, separator_id=SEP if hierarchical else -1)
 
 
 def _init(model, seed=0):
@@ -71,14 +77,19 @@ def test_scan_decoder_equals_the_step_by_step_loop(attention, cell):
     assert float(jnp.abs(weights[2, :, 1:]).max()) == 0.0
 
 
-@pytest.mark.parametrize('attention,cell', ATTENTIONS_AND_CELLS)
-def test_padding_does_not_change_a_sentence(attention, cell):
+@pytest.mark.parametrize('attention,cell,hierarchical', [
+    *[(a, c, False) for a, c in ATTENTIONS_AND_CELLS],
+    ('additive', 'lstm', True), ('none', 'gru', True)])
+def test_padding_does_not_change_a_sentence(attention, cell, hierarchical):
   """Encoder masking: a sentence's logits alone equal its logits inside a
-  padded batch, whatever the padding holds."""
-  model = _model(attention, cell)
+  padded batch, whatever the padding holds (hierarchical: two statements,
+  the padding full of separators)."""
+  model = _model(attention, cell, hierarchical=hierarchical)
   params = _init(model)
   rng = np.random.default_rng(1)
-  short_src = rng.integers(4, 23, 3)
+  short_src = rng.integers(5, 23, 3)
+  if hierarchical:
+    short_src[[0, 2]] = SEP
   short_tgt = rng.integers(4, 19, 4)
   alone, _ = models.seq2seq_logits(model, params, short_src[None],
                                    jnp.array([3]), short_tgt[None])
@@ -89,6 +100,54 @@ def test_padding_does_not_change_a_sentence(attention, cell):
   batched, _ = models.seq2seq_logits(model, params, jnp.asarray(src),
                                      jnp.array([3, 9]), jnp.asarray(tgt))
   np.testing.assert_allclose(batched[0], alone[0], atol=1e-5)
+
+
+def test_hierarchical_encoder_reads_each_statement_alone():
+  """The word-level encoder restarts at every statement: its outputs over
+  a statement inside a story equal its outputs over that statement alone,
+  in both directions; the decoder attends over the statements' ends only."""
+  model = _model('additive', 'lstm', hierarchical=True)
+  params = _init(model)
+  rng = np.random.default_rng(2)
+  statements = [list(rng.integers(5, 23, n)) + [SEP] for n in (3, 5, 1, 2)]
+  story = jnp.asarray([sum(statements, [])])
+  length = story.shape[1]
+  (context, _), inter = model.apply(
+      {'params': params}, story, jnp.array([length]), method=model.encode,
+      capture_intermediates=True, mutable=['intermediates'])
+  outputs = inter['intermediates']['encoder']['__call__'][0][0]  # [S, 1, M]
+  read = lambda m, x: m.encoder(m.source_embed(x.T))[0]
+  start = 0
+  for statement in statements:
+    alone = model.apply({'params': params}, jnp.asarray([statement]),
+                        method=read)
+    end = start + len(statement)
+    np.testing.assert_allclose(outputs[start:end], alone, atol=1e-5)
+    start = end
+  ends = np.cumsum([len(s) for s in statements]) - 1
+  np.testing.assert_array_equal(np.flatnonzero(context['mask'][0]), ends)
+  _, weights = models.seq2seq_logits(model, params, story,
+                                     jnp.array([length]), jnp.ones((1, 3), int))
+  assert float(weights[0][:, np.setdiff1d(np.arange(length), ends)].max()) == 0
+  np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+
+
+def test_statements_end_with_the_separator_and_predict_lines_split_at_tabs(
+    tmp_path):
+  dc = seq2seq.get_config().data
+  examples = {'train': [{'source': 'Mary went home.\nWhere is Mary?',
+                         'target': 'home'}]}
+  data = paired.Data(dc, examples, str(tmp_path), statements=True)
+  assert data.source['train'].tokens[0] == [
+      'mary', 'went', 'home', '.', paired.SEP, 'where', 'is', 'mary', '?',
+      paired.SEP]
+  np.testing.assert_array_equal(
+      data.encode_sources(['Mary went home.\tWhere is Mary?'], dc)[0],
+      data.source['train'].ids[0])
+  flat = paired.Data(dc, examples, str(tmp_path / 'flat'))
+  assert paired.SEP not in flat.source_vocab.stoi
+  assert flat.source['train'].tokens[0] == [
+      t for t in data.source['train'].tokens[0] if t != paired.SEP]
 
 
 def test_teacher_forcing_zero_feeds_back_the_argmax():
@@ -354,7 +413,6 @@ def test_own_pairs_file_learns_to_reverse(tmp_path):
 
 
 def test_sentencepiece_tokenizer_round_trips(tmp_path):
-  from experiments import seq2seq  # pylint: disable=g-import-not-at-top
   dc = seq2seq.get_config().data
   dc.tokenizer, dc.spm_vocab_size = 'sentencepiece', 20
   texts = [f'the {w} sat on the {v} mat.' for w in ('cat', 'dog', 'bird')

@@ -1,6 +1,7 @@
 """Sweeps and ablations: points, names, runs, dry runs, results, bad input."""
 
 import csv
+import json
 import os
 import subprocess
 
@@ -129,3 +130,28 @@ def test_ablations_run_end_to_end_at_a_tiny_size(tmp_path, name):
   rows = _metric_columns(tmp_path / 'w')
   assert rows and all(r['status'] == 'finished' for r in rows), rows
   assert os.listdir(tmp_path / 'w' / 'plots')
+
+
+def test_memory_ablation_tables_solved_steps_and_plots_initial_grad_flow(
+    tmp_path):
+  """Its collection, on three finished points written by hand: the solved
+  step is a column, and the cells' gradient flow at step 0 is drawn side by
+  side per delay (the runs themselves are ordinary memory runs)."""
+  plan = sweeps.make_plan(
+      experiments.get_sweep('memory', 'ablations'), title='memory',
+      experiment='memory', preset=None, cli={}, launcher='launch.py',
+      check=experiments.check_run)
+  for point, solved in zip(plan.points[:3], (None, 300, 700)):
+    run_dir = tmp_path / point.name
+    run_dir.mkdir()
+    (run_dir / 'summary.json').write_text(json.dumps(
+        {'test/mse': 0.5, 'train/loss': 0.5, 'solved_step': solved}))
+    (run_dir / 'grad_flow.jsonl').write_text(json.dumps(
+        {'step': 0, 'norms': [1e-3, 1e-2, 1.0]}) + '\n')
+  rows = sweeps.collect(plan, str(tmp_path))
+  assert [r.get('solved_step') for r in rows[:4]] == [None, 300, 700, None]
+  assert [r['status'] for r in rows[2:4]] == ['finished', 'not run']
+  table = (tmp_path / 'results.md').read_text()
+  assert '| 300 |' in table and '| 700 |' in table
+  assert (tmp_path / 'plots' / 'grad_flow_init_adding.png').exists()
+  assert not (tmp_path / 'plots' / 'grad_flow_init_copy.png').exists()
