@@ -152,12 +152,6 @@ def read(workdir: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def first_to_last(norms) -> float:
-  """||dL/dh_1|| / ||dL/dh_T||: how much of the gradient at the end
-  reaches the beginning."""
-  return float(norms[0] / norms[-1]) if norms[-1] else float('nan')
-
-
 def plot(workdir: str):
   """plots/grad_flow.png: the norm against t, one curve per recorded step
   (log scale); beside it the spectral radius of W_hh where recorded."""
