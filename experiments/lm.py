@@ -20,7 +20,6 @@ from rnn_jax import distributed
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
-from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import corpus
@@ -101,10 +100,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 def validate(config):
   configlib.check_choices(config, {
-      'model.cell': tuple(cells.CELLS),
-      'model.scan': recurrence.SCANS,
-      'model.block': layers.BLOCKS,
-      'model.activation': tuple(cells.ACTIVATIONS),
+      **layers.choices('cell', 'scan', 'block', 'activation'),
       'model.dtype': tuple(COMPUTE_DTYPES),
       'data.level': ('char', 'word'),
       'data.preprocess': pipelines.PREPROCESSORS + ('auto',),

@@ -27,11 +27,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rnn_jax import cells
 from rnn_jax import configlib
+from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
-from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.errors import InputError
 
@@ -79,9 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 def validate(config):
   configlib.check_choices(config, {
-      'model.cell': tuple(cells.CELLS),
-      'model.scan': recurrence.SCANS,
-      'model.activation': tuple(cells.ACTIVATIONS),
+      **layers.choices('cell', 'scan', 'activation'),
       'data.name': TASKS,
   })
   configlib.check_at_least(config, {

@@ -13,13 +13,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import crf
 from rnn_jax import driver
+from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
-from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import pipelines
@@ -87,8 +86,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 def validate(config):
   configlib.check_choices(config, {
-      'model.cell': tuple(cells.CELLS),
-      'model.scan': recurrence.SCANS,
+      **layers.choices('cell', 'scan'),
       'data.name': tuple(builders.registered(NAME)) + ('files',),
       'data.format': tagged.FORMATS,
   })

@@ -14,6 +14,15 @@ from rnn_jax import recurrence
 
 
 BLOCKS = ('stack', 'residual')
+# The allowed values of an RNNStack's choice fields, for config checks.
+CHOICES = {'cell': tuple(cells_lib.CELLS), 'scan': recurrence.SCANS,
+           'activation': tuple(cells_lib.ACTIVATIONS), 'block': BLOCKS}
+
+
+def choices(*fields: str, prefix: str = 'model.') -> dict[str, tuple]:
+  """{prefix + field: allowed values} of the named `CHOICES`, as
+  `configlib.check_choices` takes them."""
+  return {prefix + f: CHOICES[f] for f in fields}
 
 
 class RNNStack(nn.Module):
