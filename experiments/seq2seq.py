@@ -64,7 +64,8 @@ def get_config() -> ml_collections.ConfigDict:
       scan='auto',           # linear cells: parallel | sequential | auto
       hierarchical=False,    # read each source line (a bAbI statement) on
                              # its own, then the statements: models.Seq2Seq
-      max_statements=64,     # hierarchical: positions counted from the end
+      max_statements=64,     # hierarchical: most statements a source has
+                             # (the question included)
   ))
   c.data = ml_collections.ConfigDict(dict(
       name='multi30k',       # multi30k[/en-de] | fra_eng | scan[/length|...]
@@ -172,6 +173,8 @@ class Seq2SeqTask(training.SentenceTask):
         target_vocab_size=len(data.target_vocab),
         separator_id=data.source_vocab.stoi.get(paired.SEP, -1),
         **config.model)
+    for split, side in data.source.items():
+      self.check_statements(side.ids, f'{split} example')
     vocab = data.target_vocab
     self.pad, self.bos, self.eos = (vocab.stoi[vocab_lib.PAD],
                                     vocab.stoi[vocab_lib.BOS],
@@ -205,6 +208,17 @@ class Seq2SeqTask(training.SentenceTask):
     self.attention = jax.jit(lambda params, batch: models.seq2seq_logits(
         model, params, batch['tokens'], batch['lengths'],
         batch['target_inputs'])[1])
+
+  def check_statements(self, sources, what: str):
+    """A hierarchical model reads the last model.max_statements statements
+    of a source: refuses one with more rather than drop its first ones."""
+    limit, sep = self.config.model.max_statements, self.model.separator_id
+    for number, ids in enumerate(sources if sep >= 0 else (), 1):
+      if (count := int((ids == sep).sum())) > limit:
+        raise InputError(
+            f'{what} {number}: {count} statements (the question '
+            f'included), more than config field model.max_statements={limit}'
+            ' (raise it, or cut the stories with data.max_source_lines)')
 
   def describe(self) -> str:
     data = self.data
@@ -266,6 +280,7 @@ class Seq2SeqTask(training.SentenceTask):
     of data.eval_batch_size."""
     dc = self.config.data
     ids = self.data.encode_sources(sentences, dc)
+    self.check_statements(ids, 'input line')
     out = []
     for start in range(0, len(ids), dc.eval_batch_size):
       chunk = ids[start:start + dc.eval_batch_size]

@@ -381,8 +381,8 @@ class Seq2Seq(nn.Module):
   scan: str = 'auto'
   hierarchical: bool = False
   separator_id: int = -1         # hierarchical: the token ending a statement
-  max_statements: int = 64       # hierarchical: positions from the end
-                                 # (earlier statements share the last)
+  max_statements: int = 64       # hierarchical: the statements read (the
+                                 # question included), the last ones
 
   def setup(self):
     if self.attention not in ATTENTIONS:
@@ -473,7 +473,7 @@ class Seq2Seq(nn.Module):
   def _read_statements(self, source, xs, mask, lengths, train):
     """source [S, B] -> (memory [B, S, M], zero but at each statement's
     end; the mask of those ends [S, B]; the statement RNN's final states
-    [B, M])."""
+    [B, M]). Only the last `max_statements` statements are read."""
     ends = (source == self.separator_id) & mask
     starts = jnp.concatenate([jnp.ones_like(ends[:1]), ends[:-1]]) & mask
     hs, _ = self.encoder(xs, mask=mask, resets=starts, train=train)
@@ -490,6 +490,7 @@ class Seq2Seq(nn.Module):
     last = lambda x: jnp.broadcast_to(jnp.take_along_axis(
         x, (lengths - 1)[None, :, None], 0), x.shape)     # the question's
     position = jnp.cumsum(ends[::-1], 0)[::-1] - 1     # statements after
+    ends &= position < self.max_statements
     vectors = hs + self.position_embed(
         jnp.clip(position, 0, self.max_statements - 1))
     # The statement RNN reads each statement beside the question, and the
@@ -500,12 +501,20 @@ class Seq2Seq(nn.Module):
     reader_inputs = jnp.concatenate(
         [vectors, question, vectors * question, bags, question_bag,
          bags * question_bag], -1)
+    # It runs over the statements' ends only, gathered in order to the
+    # front ([N, B], N = at most max_statements), not over every token.
+    count = ends.sum(0)                                            # [B]
+    n = min(source.shape[0], self.max_statements)
+    order = jnp.argsort(~ends, axis=0, stable=True)[:n]     # [N, B]
+    gather = lambda x, i: jnp.take_along_axis(x, i[..., None], 0)
+    read = jnp.arange(n)[:, None] < count
     context, final = self.statement_encoder(
-        self.drop(reader_inputs, deterministic=not train), mask=ends,
-        train=train)
+        self.drop(gather(reader_inputs, order), deterministic=not train),
+        mask=read, train=train)
     cell = self.statement_encoder.make_cell()
     summary = jnp.concatenate([cell.hidden(c) for c in final], -1)
-    memory = jnp.where(ends[..., None], vectors + context, 0)
+    index = jnp.clip(jnp.cumsum(ends, 0) - 1, 0, n - 1)   # statement of s
+    memory = jnp.where(ends[..., None], vectors + gather(context, index), 0)
     return jnp.swapaxes(memory, 0, 1), ends, summary
 
   def _attend(self, context, scores):

@@ -132,6 +132,33 @@ def test_hierarchical_encoder_reads_each_statement_alone():
   np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
 
 
+def test_hierarchical_reads_the_last_max_statements(tmp_path):
+  """With model.max_statements = 3 the model's output on a story of five
+  statements is its output on the last three alone; a task refuses a
+  source with more statements than that (one line) instead."""
+  model = _model('additive', 'lstm', hierarchical=True).clone(
+      max_statements=3)
+  params = _init(model)
+  rng = np.random.default_rng(3)
+  statements = [list(rng.integers(5, 23, n)) + [SEP] for n in (2, 4, 1, 3, 2)]
+  tgt = jnp.asarray(rng.integers(4, 19, (1, 3)))
+  logits = {}
+  for name, kept in (('all', statements), ('last', statements[2:])):
+    story = jnp.asarray([sum(kept, [])])
+    logits[name], _ = models.seq2seq_logits(
+        model, params, story, jnp.array([story.shape[1]]), tgt)
+  np.testing.assert_allclose(logits['all'], logits['last'], atol=1e-5)
+  config = seq2seq.get_config()
+  config.model.update(hierarchical=True, max_statements=3)
+  config.data.min_freq = 1
+  story = 'Mary went home.\nJohn left.\nMary sat.\nWhere is Mary?'
+  with pytest.raises(InputError, match=r'^train example 1: 4 statements .*'
+                     'model.max_statements=3'):
+    seq2seq.Seq2SeqTask(config, {'train': [{'source': story,
+                                            'target': 'home'}]},
+                        str(tmp_path))
+
+
 def test_statements_end_with_the_separator_and_predict_lines_split_at_tabs(
     tmp_path):
   dc = seq2seq.get_config().data
