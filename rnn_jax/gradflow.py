@@ -111,25 +111,18 @@ def spectral_radius(params, call) -> float | None:
 
 class Recorder:
   """Appends a record to grad_flow.jsonl at step 0 and every `every` steps
-  (records after a resumed checkpoint are replayed, as metrics.jsonl's)."""
+  (the training loop calls `record` at those steps)."""
 
-  def __init__(self, task, workdir: str, every: int, resume_step: int):
+  def __init__(self, task, workdir: str, every: int):
     self.task, self.every = task, every
     self.path = os.path.join(workdir, FILE)
     self.workdir = workdir
     self.active = every > 0 and distributed.is_primary()
-    if not self.active:
-      return
-    self.batch = task.train_batch(0, 0)
-    self.carry = task.initial_carry('train')
-    kept = [r for r in read(workdir) if r['step'] <= resume_step]
-    with open(self.path + '.tmp', 'w') as f:
-      f.writelines(json.dumps(r) + '\n' for r in kept)
-    os.replace(self.path + '.tmp', self.path)
+    if self.active:
+      self.batch = task.train_batch(0, 0)
+      self.carry = task.initial_carry('train')
 
-  def maybe_record(self, step: int, params):
-    if not self.active or step % self.every:
-      return
+  def record(self, step: int, params):
     params = distributed.host_local(params)
     grads, call = state_gradients(self.task, params, self.batch, self.carry)
     record = {'step': step, 'norms': norms_over_time(grads).tolist()}

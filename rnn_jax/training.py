@@ -171,15 +171,7 @@ class MetricWriter:
     self.active = distributed.is_primary()  # one writer per run
     if not self.active:
       return
-    # Records written after the checkpoint we resume from are replayed.
-    if os.path.exists(self.path):
-      with open(self.path) as f:
-        kept = [line for line in f
-                if line.strip() and json.loads(line)['step'] <= resume_step]
-      tmp = self.path + '.tmp'
-      with open(tmp, 'w') as f:
-        f.writelines(kept)
-      os.replace(tmp, self.path)
+    keep_records(self.path, resume_step)
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self.tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
                             purge_step=resume_step + 1)
@@ -197,6 +189,19 @@ class MetricWriter:
   def close(self):
     if self.active:
       self.tb.close()
+
+
+def keep_records(path: str, last_step: int):
+  """Drops a JSON-lines file's records after `last_step` (those written
+  after the checkpoint a run resumes from: it writes them again)."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    kept = [line for line in f
+            if line.strip() and json.loads(line)['step'] <= last_step]
+  with open(path + '.tmp', 'w') as f:
+    f.writelines(kept)
+  os.replace(path + '.tmp', path)
 
 
 def read_metrics(workdir: str) -> list[dict[str, float]]:
@@ -495,10 +500,11 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     print(f'resumed from step {restored_step} in {workdir}', flush=True)
   start_step = int(state.step)
   writer = MetricWriter(workdir, start_step)
-  grad_flow = gradflow.Recorder(task, workdir, tc.grad_flow_every_steps,
-                                start_step)
-  if start_step == 0:
-    grad_flow.maybe_record(0, state.params)
+  grad_flow = gradflow.Recorder(task, workdir, tc.grad_flow_every_steps)
+  if grad_flow.active:
+    keep_records(grad_flow.path, start_step)
+    if start_step == 0:
+      grad_flow.record(0, state.params)
 
   def save(step: int):
     if manager.latest_step() != step:
@@ -559,12 +565,14 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
           writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
           print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
                 flush=True)
+      # Every record of a step is written before its checkpoint: a run
+      # killed after the checkpoint resumes past the step.
+      if grad_flow.active and last_step % grad_flow.every == 0:
+        timer.stop(state.step)
+        grad_flow.record(last_step, state.params)
       if tc.checkpoint_every_steps and last_step % tc.checkpoint_every_steps == 0:
         timer.stop(state.step)
         save(last_step)
-      if grad_flow.active and last_step % grad_flow.every == 0:
-        timer.stop(state.step)
-        grad_flow.maybe_record(last_step, state.params)
       timer.start()
 
       if signals.received is not None:

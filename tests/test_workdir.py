@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import REPO, read_summary, run_launcher, tiny_args, tiny_data
+from rnn_jax import gradflow
 
 # Long enough (300 steps) that signals sent at checkpoints 50 and 100 land
 # mid-run; dropout on, so that a resumed run must also restore the key.
@@ -43,8 +44,11 @@ _KILLED = ('lm', 'classify')
 
 
 def _args(experiment, tmp_path):
+  # The language model also records its gradient flow every 25 steps (one
+  # at each checkpoint: the kill must not lose it).
+  extra = dict(train__grad_flow_every_steps=25) if experiment == 'lm' else {}
   return [f'--experiment={experiment}',
-          *tiny_args(experiment, tmp_path / 'data', **_LONG)]
+          *tiny_args(experiment, tmp_path / 'data', **_LONG, **extra)]
 
 
 def _records(workdir):
@@ -110,6 +114,10 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
     if key.startswith(('train/', 'valid/', 'test/')) and 'per_sec' not in key:
       assert got[key] == value, key
   assert _records(workdir) == _records(straight)
+  if experiment == 'lm':
+    flow = [gradflow.read(w) for w in (workdir, straight)]
+    assert [r['step'] for r in flow[1]] == list(range(0, 301, 25))
+    assert flow[0] == flow[1]
   with open(workdir / 'run_info.json', encoding='utf-8') as f:
     starts = json.load(f)
   # The start and each resumption, recorded.
