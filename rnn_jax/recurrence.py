@@ -29,7 +29,7 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
         mask: jax.Array | None = None, reverse: bool = False,
         unroll: int = 1, remat_chunk: int = 0, cudnn: bool = False,
         scan: str = 'auto', resets: jax.Array | None = None,
-        perturb: jax.Array | None = None):
+        perturb: jax.Array | None = None, return_carries: bool = False):
   """Runs `cell` over `xs` and returns (final_carry, ys).
 
   Args:
@@ -68,9 +68,13 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       to it is the gradient with respect to each step's state, through the
       recurrence (`training.grad_flow`). A cell with a recurrent matmul then
       runs under plain autodiff, without the hand-written backward.
+    return_carries: also return the carry after every step (an LSTM's c_t
+      and h_t, not only its outputs), for analysis; a padded step holds the
+      carry. A cell with a recurrent matmul then runs under plain autodiff.
 
   Returns:
-    final carry, and ys [T, B, H].
+    final carry, and ys [T, B, H]; with `return_carries`, also the carries,
+    the carry's structure with a leading [T] axis.
   """
   ids = jnp.issubdtype(xs.dtype, jnp.integer)
   chex.assert_rank(xs, 2 if ids else 3)
@@ -86,21 +90,24 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
     if reverse:  # backwards, a segment starts after its successor's start
       resets = jnp.concatenate([resets[1:], jnp.zeros_like(resets[:1])])
   if cudnn:
-    if resets is not None or perturb is not None:
-      raise ValueError('cudnn=True takes no resets or perturb')
+    if resets is not None or perturb is not None or return_carries:
+      raise ValueError('cudnn=True takes no resets, perturb or '
+                       'return_carries')
     return _cudnn_lstm(cell, params, xs, carry, mask, reverse)
   if isinstance(cell, cells_lib.LinearCell):
     if remat_chunk:
       raise ValueError('remat_chunk applies to cells with a recurrent matmul, '
                        f'not {type(cell).__name__}')
-    return _linear_run(cell, params, xs, carry, mask, reverse,
-                       default_scan() if scan == 'auto' else scan, resets,
-                       perturb)
+    out = _linear_run(cell, params, xs, carry, mask, reverse,
+                      default_scan() if scan == 'auto' else scan, resets,
+                      perturb)
+    return out if return_carries else out[:2]
   # Hoisted: one [T*B, D] x [D, G*H] matmul instead of T small ones.
   xp = cell.input_projection(params, xs)
-  if not cell.recurrent or perturb is not None:
-    return _scan(cell, params, xp, carry, mask, reverse, unroll, resets,
-                 perturb)[:2]
+  if not cell.recurrent or perturb is not None or return_carries:
+    final, ys, carries, _ = _scan(cell, params, xp, carry, mask, reverse,
+                                  unroll, resets, perturb, after=True)
+    return (final, ys, carries) if return_carries else (final, ys)
   if 0 < remat_chunk < num_steps:
     return _chunked_scan(cell, params, xp, carry, mask, reverse, unroll,
                          remat_chunk, resets)
@@ -233,19 +240,23 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
              jnp.where(mask[:, :, None], perturb, jnp.zeros_like(perturb)))
   hs = linear_scan(a, b, h0, reverse, scan)
   ys = cell.outputs(params, hs, xp)
-  last = 0 if reverse else -1
-  y_final = ys[last]
+  held = ys    # per step, the output the carry holds after it
   if mask is not None:
     ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
-    # The output after each sequence's last real step (the first, going
-    # backwards), or the carried one where a sequence has none.
+    # The output after the sequence's latest real step so far (going
+    # backwards, its earliest from t on), or the initial one before any.
     steps = jnp.arange(xs.shape[0])[:, None]
-    index = (jnp.where(mask, steps, xs.shape[0]).min(0) if reverse
-             else jnp.where(mask, steps, -1).max(0))
-    y_final = jnp.take_along_axis(
-        ys, jnp.clip(index, 0, xs.shape[0] - 1)[None, :, None], 0)[0]
-    y_final = jnp.where(mask.any(0)[:, None], y_final, cell.hidden(carry))
-  return cell.to_carry(hs[last], y_final), ys
+    if reverse:
+      index = jax.lax.cummin(jnp.where(mask, steps, xs.shape[0]), 0,
+                             reverse=True)
+    else:
+      index = jax.lax.cummax(jnp.where(mask, steps, -1), 0)
+    held = jnp.take_along_axis(
+        ys, jnp.clip(index, 0, xs.shape[0] - 1)[..., None], 0)
+    seen = (index >= 0) & (index < xs.shape[0])
+    held = jnp.where(seen[..., None], held, cell.hidden(carry))
+  last = 0 if reverse else -1
+  return cell.to_carry(hs[last], held[last]), ys, cell.to_carry(hs, held)
 
 
 def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,
@@ -328,13 +339,13 @@ def _reverse_within_lengths(x, lengths):
 
 
 def _scan(cell, params, xp, carry, mask, reverse, unroll, resets=None,
-          perturb=None, initial=None):
+          perturb=None, initial=None, after=False):
   """The forward scan; also returns, per step, what the backward pass needs:
-  the carry the step started from and the recurrent projection W_hh h_{t-1},
-  or, for a cell whose gates read only the sum of the projections
-  (`Cell.gates_read_sum`), that sum (then the backward pass needs no xp).
-  `resets` restart from `initial` (default: `carry`); `perturb` is added to
-  each step's new state (see `run`)."""
+  the carry the step started from (`after`: the one it ends with) and the
+  recurrent projection W_hh h_{t-1}, or, for a cell whose gates read only
+  the sum of the projections (`Cell.gates_read_sum`), that sum (then the
+  backward pass needs no xp). `resets` restart from `initial` (default:
+  `carry`); `perturb` is added to each step's new state (see `run`)."""
   if cell.recurrent and cell.compute_dtype is not None:  # cast once, not per step
     params = {**params, 'W_hh': params['W_hh'].astype(cell.compute_dtype)}
   initial = carry if initial is None else initial
@@ -350,7 +361,8 @@ def _scan(cell, params, xp, carry, mask, reverse, unroll, resets=None,
         e_t = jnp.where(m_t[:, None], e_t, jnp.zeros_like(e_t))
       new_c = cell.with_hidden(new_c, cell.hidden(new_c) + e_t)
       y = y + e_t
-    return new_c, (y, c, xp_t + hp_t if cell.gates_read_sum else hp_t)
+    return new_c, (y, new_c if after else c,
+                   xp_t + hp_t if cell.gates_read_sum else hp_t)
   final, (ys, carries, hps) = jax.lax.scan(
       body, carry, (xp, mask, resets, perturb), reverse=reverse,
       unroll=unroll)

@@ -387,3 +387,34 @@ def test_perturbing_the_states_gives_their_gradients(name):
   np.testing.assert_allclose(recurrence.run(cell, params, xs, mask=mask)[1],
                              recurrence.run(cell, params, xs, mask=mask,
                                             perturb=eps)[1], atol=1e-6)
+
+
+@pytest.mark.parametrize('name', CELL_NAMES)
+@pytest.mark.parametrize('reverse', [False, True])
+def test_returned_carries_are_the_loops_carry_after_each_step(name, reverse):
+  """`return_carries`: the carry after every step (an LSTM's c_t and h_t)
+  equals a step-by-step loop's; a padded step holds it; outputs and final
+  carry are as without it."""
+  cell, params, xs = _setup(name)
+  mask = recurrence.lengths_to_mask(jnp.asarray(LENGTHS), T)
+  final, ys, carries = jax.jit(lambda p, x: recurrence.run(
+      cell, p, x, mask=mask, reverse=reverse, return_carries=True))(params, xs)
+  plain = recurrence.run(cell, params, xs, mask=mask, reverse=reverse)
+  chex.assert_trees_all_close((final, ys), plain, atol=1e-6)
+  for b, length in enumerate(LENGTHS):
+    carry = cell.initial_carry(1)
+    order = range(length - 1, -1, -1) if reverse else range(length)
+    for t in order:
+      carry, _ = cell.step(params, carry,
+                           cell.input_projection(params, xs[t, b][None]))
+      chex.assert_trees_all_close(
+          jax.tree.map(lambda c: c[t, b], carries),
+          jax.tree.map(lambda c: c[0], carry), atol=1e-5)
+    # Padding comes after the sequence: going forwards it holds the last
+    # carry; going backwards the carry before the first real step is the
+    # initial one.
+    held = carry if not reverse else cell.initial_carry(1)
+    for t in range(length, T):
+      chex.assert_trees_all_close(
+          jax.tree.map(lambda c: c[t, b], carries),
+          jax.tree.map(lambda c: c[0], held), atol=1e-5)
