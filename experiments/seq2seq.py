@@ -213,7 +213,9 @@ class Seq2SeqTask(training.SentenceTask):
     """A hierarchical model reads the last model.max_statements statements
     of a source: refuses one with more rather than drop its first ones."""
     limit, sep = self.config.model.max_statements, self.model.separator_id
-    for number, ids in enumerate(sources if sep >= 0 else (), 1):
+    if sep < 0:   # not read as statements
+      return
+    for number, ids in enumerate(sources, 1):
       if (count := int((ids == sep).sum())) > limit:
         raise InputError(
             f'{what} {number}: {count} statements (the question '

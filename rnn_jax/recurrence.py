@@ -100,7 +100,7 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
                        f'not {type(cell).__name__}')
     out = _linear_run(cell, params, xs, carry, mask, reverse,
                       default_scan() if scan == 'auto' else scan, resets,
-                      perturb)
+                      perturb, return_carries)
     return out if return_carries else out[:2]
   # Hoisted: one [T*B, D] x [D, G*H] matmul instead of T small ones.
   xp = cell.input_projection(params, xs)
@@ -217,10 +217,11 @@ linear_scan.defvjp(_linear_scan_fwd, _linear_scan_bwd)
 
 
 def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
-                perturb):
+                perturb, carries=False):
   """`run` for h_t = a_t h_{t-1} + b_t: the coefficients of every step at
   once, then the recurrence as an associative or a sequential scan, then the
-  outputs of every step at once."""
+  outputs of every step at once. Returns (final carry, ys, the carry after
+  every step if `carries`, else None)."""
   if scan not in ('parallel', 'sequential'):
     raise ValueError(f'scan must be one of {SCANS}, got {scan!r}')
   xp = cell.input_projection(params, xs)
@@ -240,23 +241,30 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
              jnp.where(mask[:, :, None], perturb, jnp.zeros_like(perturb)))
   hs = linear_scan(a, b, h0, reverse, scan)
   ys = cell.outputs(params, hs, xp)
-  held = ys    # per step, the output the carry holds after it
   if mask is not None:
     ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
-    # The output after the sequence's latest real step so far (going
-    # backwards, its earliest from t on), or the initial one before any.
     steps = jnp.arange(xs.shape[0])[:, None]
     if reverse:
       index = jax.lax.cummin(jnp.where(mask, steps, xs.shape[0]), 0,
                              reverse=True)
     else:
       index = jax.lax.cummax(jnp.where(mask, steps, -1), 0)
-    held = jnp.take_along_axis(
-        ys, jnp.clip(index, 0, xs.shape[0] - 1)[..., None], 0)
-    seen = (index >= 0) & (index < xs.shape[0])
-    held = jnp.where(seen[..., None], held, cell.hidden(carry))
+
+  def held(steps):
+    """The outputs the carry holds after `steps` (a slice; only those are
+    gathered): on a padded step, the output after the sequence's latest real
+    step so far (going backwards, its earliest from t on), or the initial
+    one before any."""
+    if mask is None:
+      return ys[steps]
+    i = index[steps]
+    y = jnp.take_along_axis(ys, jnp.clip(i, 0, xs.shape[0] - 1)[..., None], 0)
+    seen = (i >= 0) & (i < xs.shape[0])
+    return jnp.where(seen[..., None], y, cell.hidden(carry))
   last = 0 if reverse else -1
-  return cell.to_carry(hs[last], held[last]), ys, cell.to_carry(hs, held)
+  final = cell.to_carry(hs[last], held(slice(last, last + 1 or None))[0])
+  return final, ys, (cell.to_carry(hs, held(slice(None))) if carries
+                     else None)
 
 
 def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,
