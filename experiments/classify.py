@@ -24,6 +24,7 @@ from rnn_jax.data import builders
 from rnn_jax.data import labelled
 from rnn_jax.data import pipelines
 from rnn_jax.data import readers
+from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
@@ -50,6 +51,11 @@ def get_config() -> ml_collections.ConfigDict:
       dropout=0.5,           # between layers and in the MLP
       embed_dropout=0.5,
       word_dropout=0.1,      # a token becomes <unk> with this probability
+      # variational, recurrent_dropout, weight_dropout (off): layers.RNNStack
+      **layers.REGULARISERS,
+      # pretrained_embeddings (a word2vec / GloVe text file), and whether
+      # to freeze them: rnn_jax.data.vectors
+      **vectors.FIELDS,
       activation='tanh',     # rnn cell only
       unroll=1,
       scan='auto',           # linear cells: parallel | sequential | auto
@@ -105,6 +111,8 @@ def validate(config):
   configlib.check_fraction(config, [
       'model.dropout', 'model.embed_dropout', 'model.word_dropout',
       'data.valid_fraction', 'data.test_fraction'])
+  layers.check_regularisers(config)
+  vectors.check(config)
   dc = config.data
   if dc.cv_folds == 1:
     raise InputError('config field data.cv_folds=1: cross-validation needs '
@@ -131,7 +139,8 @@ class ClassifyTask(training.SentenceTask):
     self.num_classes = len(self.labels)
     self.model = models.Classifier(
         vocab_size=len(vocab), num_classes=self.num_classes,
-        unk_id=vocab.unk_id, **config.model)
+        unk_id=vocab.unk_id, **vectors.module_fields(config.model))
+    self.coverage = None  # of the pretrained embeddings, once read
     self.pad = vocab.stoi[vocab_lib.PAD]
     self.data, self.batches = {}, {}
     for split, split_pairs in (pairs or {}).items():
@@ -157,7 +166,10 @@ class ClassifyTask(training.SentenceTask):
 
   def init_params(self, rng):
     batch = self.batches['train'].batch(0, 0)
-    return self.model.init(rng, batch['tokens'], batch['lengths'])['params']
+    params = self.model.init(rng, batch['tokens'], batch['lengths'])['params']
+    params, self.coverage = vectors.initialise(params, self.config.model,
+                                               self.vocabs['vocab'].itos)
+    return params
 
   def logits(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}

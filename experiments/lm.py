@@ -25,6 +25,7 @@ from rnn_jax.data import builders
 from rnn_jax.data import corpus
 from rnn_jax.data import pipelines
 from rnn_jax.data import readers
+from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
 
 NAME = 'lm'
@@ -47,7 +48,14 @@ def get_config() -> ml_collections.ConfigDict:
       cell='rnn',            # any of rnn_jax.cells.CELLS
       hidden_size=256,
       num_layers=1,
-      dropout=0.0,
+      dropout=0.0,           # inputs, between layers, before the readout
+      # variational (dropout's masks per sequence, not per step),
+      # recurrent_dropout, weight_dropout (DropConnect): layers.RNNStack
+      **layers.REGULARISERS,
+      # pretrained_embeddings (a word2vec / GloVe text file), and whether
+      # to freeze them: rnn_jax.data.vectors
+      **vectors.FIELDS,
+      embed_word_dropout=0.0,  # whole words' embeddings, one mask per batch
       embed_size=0,          # 0: one-hot inputs (the lecture's x_t)
       activation='tanh',     # rnn cell only: tanh | relu
       init_scale=0.0,        # >0: U(-s, s) for every parameter
@@ -85,6 +93,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.train = training.default_config(
       loss_reduction='token_mean',  # or sequence_sum: summed over the T
                                     # steps, averaged over the batch (Zaremba)
+      activation_reg=0.0,    # AR: + this x mean(h_t^2) of the top layer's
+                             # dropped outputs, per token (AWD-LSTM's alpha)
+      temporal_activation_reg=0.0,  # TAR: + this x mean((h_t - h_{t-1})^2)
+                                    # of its outputs before dropout (beta)
       num_epochs=40,
       eval_every_epochs=5,
   )
@@ -112,7 +124,12 @@ def validate(config):
       'model.hidden_size', 'model.num_layers', 'data.batch_size',
       'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1),
       'model.remat_chunk': 0, 'model.mlp_ratio': 0})
-  configlib.check_fraction(config, ['model.dropout'])
+  configlib.check_fraction(config, ['model.dropout',
+                                   'model.embed_word_dropout'])
+  configlib.check_at_least(config, {'train.activation_reg': 0,
+                                    'train.temporal_activation_reg': 0})
+  layers.check_regularisers(config)
+  vectors.check(config)
   m = config.model
   if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
     raise InputError('config field model.remat_chunk: rematerialisation '
@@ -130,7 +147,7 @@ def load_data(config) -> dict[str, list[str]]:
 
 
 def make_model(config, vocab_size: int) -> models.LanguageModel:
-  fields = dict(config.model)
+  fields = vectors.module_fields(config.model)
   compute_dtype = COMPUTE_DTYPES[fields.pop('dtype')]
   return models.LanguageModel(vocab_size=vocab_size,
                               compute_dtype=compute_dtype, **fields)
@@ -148,6 +165,7 @@ class LMTask:
     self.vocab = self.vocabs['vocab']
     self.model = make_model(config, len(self.vocab))
     self.steps_per_epoch = 0
+    self.coverage = None  # of the pretrained embeddings, once read
     self.reset_carry_every_batch = dc.partition == 'random'
     if tokens is None:  # predict mode
       return
@@ -185,7 +203,10 @@ class LMTask:
     # The parameters' shapes do not depend on the batch: one token is
     # enough (a full batch only costs time and memory).
     tokens = jnp.zeros((1, 1), jnp.int32)
-    return self.model.init(rng, tokens, self.model.initial_carry(1))['params']
+    params = self.model.init(rng, tokens, self.model.initial_carry(1))['params']
+    params, self.coverage = vectors.initialise(params, self.config.model,
+                                               self.vocab.itos)
+    return params
 
   def initial_carry(self, split):
     dc = self.config.data
@@ -193,15 +214,27 @@ class LMTask:
         dc.batch_size if split == 'train' else dc.eval_batch_size)
 
   def loss(self, params, batch, carry, rng, train):
+    tc = self.config.train
     rngs = {'dropout': rng} if train else {}
-    logits, carry = self.model.apply({'params': params}, batch['inputs'],
-                                     carry, train=train, rngs=rngs)
+    regularise = train and (tc.activation_reg or tc.temporal_activation_reg)
+    (logits, carry), sown = self.model.apply(
+        {'params': params}, batch['inputs'], carry, train=train, rngs=rngs,
+        mutable=['intermediates'] if regularise else [])
     nll, count = metrics.cross_entropy(logits, batch['targets'],
                                        batch.get('mask'))
-    if self.config.train.loss_reduction == 'sequence_sum':
+    # Per token: summed over the steps with the loss (sequence_sum).
+    steps = (batch['inputs'].shape[1] if tc.loss_reduction == 'sequence_sum'
+             else 1)
+    if tc.loss_reduction == 'sequence_sum':
       loss = nll / batch['inputs'].shape[0]
     else:
       loss = nll / count
+    if regularise:
+      top = sown['intermediates']
+      (hs,), (dropped,) = top['outputs'], top['dropped']   # [T, B, H]
+      loss += steps * (
+          tc.activation_reg * jnp.mean(dropped ** 2)
+          + tc.temporal_activation_reg * jnp.mean((hs[1:] - hs[:-1]) ** 2))
     return loss, ({'loss': nll, 'count': count}, carry)
 
   def train_batch(self, epoch, index):

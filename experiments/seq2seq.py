@@ -25,6 +25,7 @@ from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import driver
+from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import plots
@@ -60,6 +61,8 @@ def get_config() -> ml_collections.ConfigDict:
       attention_size=0,      # additive: 0 = hidden_size
       readout_size=256,      # >0: tanh layer before the vocabulary projection
       dropout=0.3,           # embeddings, between layers, before the output
+      # variational, recurrent_dropout, weight_dropout (off): layers.RNNStack
+      **layers.REGULARISERS,
       unroll=1,
       scan='auto',           # linear cells: parallel | sequential | auto
       hierarchical=False,    # read each source line (a bAbI statement) on
@@ -139,6 +142,7 @@ def validate(config):
   configlib.check_fraction(config, [
       'model.dropout', 'data.valid_fraction',
       'data.test_fraction'])
+  layers.check_regularisers(config, cell_field='model.encoder_cell')
   if config.data.task > 20:
     raise InputError(f'config field data.task={config.data.task}: bAbI has '
                      'tasks 1-20 (0: all)')

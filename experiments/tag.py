@@ -23,6 +23,7 @@ from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import pipelines
 from rnn_jax.data import tagged
+from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
@@ -50,6 +51,11 @@ def get_config() -> ml_collections.ConfigDict:
       crf=True,               # False: a per-token softmax
       dropout=0.5,            # on the inputs, between layers, before output
       word_dropout=0.05,      # a word becomes <unk> with this probability
+      # variational, recurrent_dropout, weight_dropout (off): layers.RNNStack
+      **layers.REGULARISERS,
+      # pretrained_embeddings (a word2vec / GloVe text file), and whether
+      # to freeze them: rnn_jax.data.vectors
+      **vectors.FIELDS,
       unroll=1,
       scan='auto',            # linear cells: parallel | sequential | auto
   ))
@@ -101,6 +107,8 @@ def validate(config):
   configlib.check_fraction(config, [
       'model.dropout', 'model.word_dropout', 'data.valid_fraction',
       'data.test_fraction'])
+  layers.check_regularisers(config)
+  vectors.check(config)
   if not config.data.column:
     raise InputError('config field data.column: name the tag column')
 
@@ -131,7 +139,8 @@ class TagTask(training.SentenceTask):
         feature_vocab_sizes=tuple(
             len(v) for v in tagged.feature_vocabs(self.vocabs, dc)),
         char_vocab_size=len(self.vocabs['chars']) if m.char_hidden_size else 0,
-        unk_id=words.unk_id, **m)
+        unk_id=words.unk_id, **vectors.module_fields(m))
+    self.coverage = None  # of the pretrained embeddings, once read
     self.scheme = metrics.chunk_scheme(self.tags.itos)
     self.pad = words.stoi[vocab_lib.PAD]
     self.data, self.batches = {}, {}
@@ -165,8 +174,11 @@ class TagTask(training.SentenceTask):
     return {k: batch[k] for k in _INPUTS if k in batch}
 
   def init_params(self, rng):
-    return self.model.init(rng, **self.inputs(
+    params = self.model.init(rng, **self.inputs(
         self.batches['train'].batch(0, 0)))['params']
+    params, self.coverage = vectors.initialise(params, self.config.model,
+                                               self.vocabs['vocab'].itos)
+    return params
 
   def emissions(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}

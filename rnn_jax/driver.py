@@ -80,8 +80,11 @@ def train(experiment, config, workdir: str) -> dict[str, Any]:
   _write_run_info(workdir, config)
   save_vocabs(workdir, task.vocabs)
   result = training.train_and_evaluate(task, config, workdir)
+  coverage = getattr(task, 'coverage', None)
   return _finish(experiment, task, result['state'].params, workdir,
-                 {**labels(experiment, config), **result['summary']})
+                 {**labels(experiment, config), **result['summary'],
+                  **({} if coverage is None else
+                     {'pretrained/coverage': coverage})})
 
 
 def evaluate(experiment, config, workdir: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -9,8 +10,10 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax import cells as cells_lib
+from rnn_jax import configlib
 from rnn_jax import gradflow
 from rnn_jax import recurrence
+from rnn_jax.errors import InputError
 
 
 BLOCKS = ('stack', 'residual')
@@ -23,6 +26,37 @@ def choices(*fields: str, prefix: str = 'model.') -> dict[str, tuple]:
   """{prefix + field: allowed values} of the named `CHOICES`, as
   `configlib.check_choices` takes them."""
   return {prefix + f: CHOICES[f] for f in fields}
+
+
+def dropout(rate: float, variational: bool = False) -> nn.Dropout:
+  """Dropout of time-major [T, B, ...] arrays: one mask per step, or with
+  `variational` one per sequence, shared by its steps."""
+  return nn.Dropout(rate, broadcast_dims=(0,) if variational else ())
+
+
+# The regularisers every model passes to its RNNStack (see there), with their
+# defaults (off), which every experiment's `model` config group holds.
+REGULARISERS = dict(variational=False, recurrent_dropout=0.0,
+                    weight_dropout=0.0)
+
+
+def check_regularisers(config, cell_field: str = 'model.cell'):
+  """A config's `model.` regulariser fields: rates in [0, 1), weight dropout
+  only on a cell with a recurrent W_hh (`cell_field` names the stack's
+  cell), recurrent dropout not under cuDNN."""
+  configlib.check_fraction(config, ['model.recurrent_dropout',
+                                    'model.weight_dropout'])
+  fields = configlib.flatten(config)
+  name = fields[cell_field]
+  has_w_hh = (not issubclass(cells_lib.CELLS[name], cells_lib.LinearCell)
+              and fields.get('model.recurrent', True))
+  if fields['model.weight_dropout'] and not has_w_hh:
+    raise InputError('config field model.weight_dropout: DropConnect acts on '
+                     f'W_hh, which {cell_field}={name} does not have here')
+  if fields['model.recurrent_dropout'] and fields.get('model.cudnn'):
+    raise InputError('config field model.recurrent_dropout: cuDNN cannot '
+                     'mask the recurrent state (set model.cudnn=false, or '
+                     'use model.weight_dropout)')
 
 
 class RNNStack(nn.Module):
@@ -38,6 +72,20 @@ class RNNStack(nn.Module):
   mlp_ratio > 0, x <- x + Dropout(MLP(LN(x))), MLP = Dense(mlp_ratio *
   width) -> GELU -> Dense(width); a last LN normalises the outputs.
 
+  Regularisers (training only; each off at 0):
+    dropout: between layers (residual: on each block's branches);
+      `variational` draws one mask per sequence, shared by every step (Gal &
+      Ghahramani 2016), instead of one per step.
+    recurrent_dropout: variational dropout on the state each step's
+      recurrence reads (h_{t-1} in W_hh h_{t-1}, or in a_t h_{t-1} for a
+      linear cell): one mask per sequence, layer and direction.
+    weight_dropout: DropConnect on W_hh (Wan et al. 2013; AWD-LSTM's weight
+      drop): one mask of the matrix per batch and layer, shared by every
+      step and sequence; cells with a recurrent matmul only. Being a change
+      of the weights, it runs on every path (the hoisted projection, the
+      hand-written backward, cuDNN's packed weights).
+  Each rate r scales what it keeps by 1 / (1 - r).
+
   The carry is a tuple with one cell carry per (layer, direction), ordered
   layer-major: (l0 forward, l0 backward, l1 forward, ...).
   """
@@ -46,6 +94,9 @@ class RNNStack(nn.Module):
   num_layers: int = 1
   bidirectional: bool = False
   dropout: float = 0.0
+  variational: bool = False
+  recurrent_dropout: float = 0.0
+  weight_dropout: float = 0.0
   activation: str = 'tanh'
   init_scale: float | None = None
   recurrent: bool = True
@@ -90,6 +141,10 @@ class RNNStack(nn.Module):
     if self.block not in BLOCKS:
       raise ValueError(f'block must be one of {BLOCKS}, got {self.block!r}')
     cell = self.make_cell()
+    if self.weight_dropout and (isinstance(cell, cells_lib.LinearCell)
+                                or not cell.recurrent):
+      raise ValueError(f'weight_dropout needs a recurrent W_hh; {self.cell} '
+                       'has none')
     if carry is None:
       carry = self.initial_carry(xs.shape[1])
     perturb = None
@@ -100,7 +155,8 @@ class RNNStack(nn.Module):
       perturb = probe.visit(self.path, self.cell, xs.shape[:2] + state.shape[-1:],
                             state.dtype)
     residual = self.block == 'residual'
-    drop = nn.Dropout(self.dropout, deterministic=not train)
+    drop = functools.partial(dropout(self.dropout, self.variational),
+                             deterministic=not train)
     if residual and (xs.ndim == 2 or xs.shape[-1] != self.output_size):
       # One kernel for one-hot ids (a row lookup) and vectors (a matmul).
       width = self.one_hot_size if xs.ndim == 2 else xs.shape[-1]
@@ -120,12 +176,16 @@ class RNNStack(nn.Module):
         name = f'layer{layer}' + ('_backward' if direction else '')
         width = self.one_hot_size if xs.ndim == 2 else xs.shape[-1]
         params = self.param(name, cell.init, width)
+        state_mask = None
+        if train:
+          params = self._drop_weights(params)
+          state_mask = self._state_mask(cell, carry[index])
         final, ys = recurrence.run(cell, params, xs, carry=carry[index],
                                    mask=mask, reverse=bool(direction),
                                    unroll=self.unroll,
                                    remat_chunk=self.remat_chunk,
                                    cudnn=self.cudnn, scan=self.scan,
-                                   resets=resets,
+                                   resets=resets, state_mask=state_mask,
                                    perturb=None if index else perturb)
         new_carry.append(final)
         outputs.append(ys)
@@ -140,6 +200,25 @@ class RNNStack(nn.Module):
       if mask is not None:  # padding stays zero, as in the plain stack
         xs = jnp.where(mask[:, :, None], xs, 0)
     return xs, tuple(new_carry)
+
+  def _drop_weights(self, params):
+    """DropConnect: W_hh with one mask for the whole batch."""
+    if not self.weight_dropout:
+      return params
+    keep = 1.0 - self.weight_dropout
+    w = params['W_hh']
+    mask = jax.random.bernoulli(self.make_rng('dropout'), keep, w.shape)
+    return {**params, 'W_hh': jnp.where(mask, w / keep, 0).astype(w.dtype)}
+
+  def _state_mask(self, cell, carry):
+    """The [B, S] mask of the state the recurrence reads, or None."""
+    if not self.recurrent_dropout:
+      return None
+    state = (cell.state(carry) if isinstance(cell, cells_lib.LinearCell)
+             else cell.hidden(carry))
+    keep = 1.0 - self.recurrent_dropout
+    mask = jax.random.bernoulli(self.make_rng('dropout'), keep, state.shape)
+    return mask.astype(jnp.float32) / keep
 
   def _mlp(self, x, layer):
     width = x.shape[-1]

@@ -36,7 +36,13 @@ class LanguageModel(nn.Module):
   `embed_size=0` feeds one-hot vectors straight into the first cell, which is
   the lecture's character model (its W_xh then plays the embedding's role).
   Dropout follows Zaremba et al.: on the embeddings, between layers and before
-  the output layer.
+  the output layer, each with one mask per sequence when `variational`
+  (Gal & Ghahramani 2016). AWD-LSTM's other regularisers (Merity et al.
+  2018): `embed_word_dropout` zeroes whole words -- rows of the embedding
+  (of W_xh for one-hot inputs), one mask per batch -- and the stack's
+  `recurrent_dropout` and `weight_dropout` (see layers.RNNStack). The top
+  layer's outputs are sown as 'intermediates' ('outputs', before the output
+  dropout, and 'dropped', after it) for activation regularisation.
   """
   vocab_size: int
   embed_size: int = 0
@@ -44,6 +50,10 @@ class LanguageModel(nn.Module):
   hidden_size: int = 256
   num_layers: int = 1
   dropout: float = 0.0
+  variational: bool = False
+  recurrent_dropout: float = 0.0
+  weight_dropout: float = 0.0
+  embed_word_dropout: float = 0.0
   activation: str = 'tanh'
   init_scale: float | None = None
   recurrent: bool = True
@@ -75,12 +85,13 @@ class LanguageModel(nn.Module):
     else:
       self.readout_bias = self.param('readout_bias', nn.initializers.zeros,
                                      (self.vocab_size,))
-    self.drop = nn.Dropout(self.dropout)
+    self.drop = layers.dropout(self.dropout, self.variational)
 
   def _make_stack(self, parent):
     return layers.RNNStack(
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, dropout=self.dropout,
+        **{k: getattr(self, k) for k in layers.REGULARISERS},
         activation=self.activation, init_scale=self.init_scale,
         recurrent=self.recurrent, unroll=self.unroll,
         remat_chunk=self.remat_chunk, compute_dtype=self.compute_dtype,
@@ -95,20 +106,31 @@ class LanguageModel(nn.Module):
     """tokens [B, T] int -> (logits [B, T, V], final carry)."""
     chex.assert_rank(tokens, 2)
     tokens = tokens.T  # time-major inside
+    words = None
+    if train and self.embed_word_dropout > 0:
+      keep = 1.0 - self.embed_word_dropout
+      words = jax.random.bernoulli(self.make_rng('dropout'), keep,
+                                   (self.vocab_size,))[tokens, None] / keep
     if self.embed_size:
-      xs = self.drop(self.embed(tokens), deterministic=not train)
-    elif train and self.dropout > 0:
-      xs = self.drop(jax.nn.one_hot(tokens, self.vocab_size), deterministic=False)
+      xs = self.embed(tokens)
+      xs = self.drop(xs if words is None else xs * words,
+                     deterministic=not train)
+    elif train and (self.dropout > 0 or words is not None):
+      xs = jax.nn.one_hot(tokens, self.vocab_size)
+      xs = self.drop(xs if words is None else xs * words, deterministic=False)
     else:
       # The same one-hot inputs, as their indices: the first layer looks up
       # rows of W_xh instead of multiplying by [T, B, V] vectors.
       xs = tokens
     hs, carry = self.stack(xs, carry, train=train)
+    self.sow('intermediates', 'outputs', hs)
+    hs = self.drop(hs, deterministic=not train)
+    self.sow('intermediates', 'dropped', hs)
     # Back to batch-major before the readout (moving [T, B, H] is cheaper
     # than moving the [T, B, V] logits and their gradient), and flat: as one
     # [B*T, H] x [H, V] matmul, the weight gradient needs no transposed copy
     # of the logits' gradient.
-    hs = jnp.swapaxes(self.drop(hs, deterministic=not train), 0, 1)
+    hs = jnp.swapaxes(hs, 0, 1)
     batch, num_steps = tokens.shape[1], tokens.shape[0]
     hs = hs.reshape(batch * num_steps, -1)
     if self.tie_weights:
@@ -182,6 +204,9 @@ class Classifier(nn.Module):
   dropout: float = 0.0           # between layers and in the MLP
   embed_dropout: float = 0.0
   word_dropout: float = 0.0
+  variational: bool = False      # see layers.RNNStack
+  recurrent_dropout: float = 0.0
+  weight_dropout: float = 0.0
   unk_id: int = 0
   activation: str = 'tanh'
   init_scale: float | None = None
@@ -194,7 +219,7 @@ class Classifier(nn.Module):
         num_layers=self.num_layers, bidirectional=self.bidirectional,
         dropout=self.dropout, activation=self.activation,
         init_scale=self.init_scale, unroll=self.unroll, scan=self.scan,
-        parent=parent)
+        **{k: getattr(self, k) for k in layers.REGULARISERS}, parent=parent)
 
   @nn.compact
   def __call__(self, tokens, lengths, *, train: bool = False):
@@ -207,7 +232,8 @@ class Classifier(nn.Module):
     if train:
       tokens = word_dropout(self, tokens, self.word_dropout, self.unk_id)
     xs = nn.Embed(self.vocab_size, self.embed_size, name='embed')(tokens)
-    xs = nn.Dropout(self.embed_dropout, deterministic=not train)(xs)
+    xs = layers.dropout(self.embed_dropout, self.variational)(
+        xs, deterministic=not train)
     stack = self._stack(parent=self)
     hs, carry = stack(xs, mask=mask, train=train)            # [T, B, H*dirs]
     valid = mask[:, :, None]
@@ -263,6 +289,9 @@ class Tagger(nn.Module):
   crf: bool = True
   dropout: float = 0.5
   word_dropout: float = 0.0
+  variational: bool = False      # see layers.RNNStack
+  recurrent_dropout: float = 0.0
+  weight_dropout: float = 0.0
   unk_id: int = 0
   unroll: int = 1
   scan: str = 'auto'
@@ -279,9 +308,10 @@ class Tagger(nn.Module):
     self.stack = layers.RNNStack(
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, bidirectional=self.bidirectional,
-        dropout=self.dropout, unroll=self.unroll, scan=self.scan)
+        dropout=self.dropout, unroll=self.unroll, scan=self.scan,
+        **{k: getattr(self, k) for k in layers.REGULARISERS})
     self.output = nn.Dense(self.num_tags)
-    self.drop = nn.Dropout(self.dropout)
+    self.drop = layers.dropout(self.dropout, self.variational)
     if self.crf:
       k = self.num_tags
       self.transitions = self.param('transitions', nn.initializers.zeros,
@@ -377,6 +407,9 @@ class Seq2Seq(nn.Module):
   attention_size: int = 0        # 0: hidden_size
   readout_size: int = 0
   dropout: float = 0.0
+  variational: bool = False      # the encoder's, see layers.RNNStack
+  recurrent_dropout: float = 0.0
+  weight_dropout: float = 0.0
   unroll: int = 1
   scan: str = 'auto'
   hierarchical: bool = False
@@ -394,7 +427,8 @@ class Seq2Seq(nn.Module):
     self.encoder = layers.RNNStack(
         cell=self.encoder_cell, hidden_size=self.encoder_hidden_size,
         num_layers=self.encoder_layers, bidirectional=self.bidirectional,
-        dropout=self.dropout, unroll=self.unroll, scan=self.scan)
+        dropout=self.dropout, unroll=self.unroll, scan=self.scan,
+        **{k: getattr(self, k) for k in layers.REGULARISERS})
     self.cell = cells_lib.make_cell(self.decoder_cell, self.hidden_size)
     memory_size = self.encoder_hidden_size * (2 if self.bidirectional else 1)
     if self.hierarchical:
@@ -426,6 +460,8 @@ class Seq2Seq(nn.Module):
       self.readout = nn.Dense(self.readout_size)
     self.output = nn.Dense(self.target_vocab_size)
     self.drop = nn.Dropout(self.dropout)
+    if self.variational:  # one mask per sequence over the source
+      self.source_drop = layers.dropout(self.dropout, variational=True)
 
   def encode(self, source, lengths, *, train: bool = False):
     """source [B, S] ids, lengths [B] -> (context, initial decoder state).
@@ -438,7 +474,8 @@ class Seq2Seq(nn.Module):
     """
     chex.assert_rank(source, 2)
     mask = recurrence.lengths_to_mask(lengths, source.shape[1])   # [S, B]
-    xs = self.drop(self.source_embed(source.T), deterministic=not train)
+    drop = self.source_drop if self.variational else self.drop
+    xs = drop(self.source_embed(source.T), deterministic=not train)
     if self.hierarchical:
       memory, mask, summary = self._read_statements(source.T, xs, mask,
                                                     lengths, train)

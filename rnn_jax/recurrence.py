@@ -29,7 +29,8 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
         mask: jax.Array | None = None, reverse: bool = False,
         unroll: int = 1, remat_chunk: int = 0, cudnn: bool = False,
         scan: str = 'auto', resets: jax.Array | None = None,
-        perturb: jax.Array | None = None, return_carries: bool = False):
+        perturb: jax.Array | None = None, return_carries: bool = False,
+        state_mask: jax.Array | None = None):
   """Runs `cell` over `xs` and returns (final_carry, ys).
 
   Args:
@@ -71,6 +72,12 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
     return_carries: also return the carry after every step (an LSTM's c_t
       and h_t, not only its outputs), for analysis; a padded step holds the
       carry. A cell with a recurrent matmul then runs under plain autodiff.
+    state_mask: optional [B, S] multiplying the state each step reads in its
+      recurrence (S as in `perturb`): h_{t-1} in W_hh h_{t-1}, or h_{t-1} in
+      a_t h_{t-1} for a linear cell. One mask for every step of a sequence:
+      Gal & Ghahramani's variational dropout on the recurrent state, with
+      the mask drawn by the caller (`layers.RNNStack.recurrent_dropout`).
+      The carry itself and the outputs are not masked.
 
   Returns:
     final carry, and ys [T, B, H]; with `return_carries`, also the carries,
@@ -90,9 +97,10 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
     if reverse:  # backwards, a segment starts after its successor's start
       resets = jnp.concatenate([resets[1:], jnp.zeros_like(resets[:1])])
   if cudnn:
-    if resets is not None or perturb is not None or return_carries:
-      raise ValueError('cudnn=True takes no resets, perturb or '
-                       'return_carries')
+    if (resets is not None or perturb is not None or return_carries
+        or state_mask is not None):
+      raise ValueError('cudnn=True takes no resets, perturb, return_carries '
+                       'or state_mask')
     return _cudnn_lstm(cell, params, xs, carry, mask, reverse)
   if isinstance(cell, cells_lib.LinearCell):
     if remat_chunk:
@@ -100,19 +108,20 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
                        f'not {type(cell).__name__}')
     out = _linear_run(cell, params, xs, carry, mask, reverse,
                       default_scan() if scan == 'auto' else scan, resets,
-                      perturb, return_carries)
+                      perturb, return_carries, state_mask)
     return out if return_carries else out[:2]
   # Hoisted: one [T*B, D] x [D, G*H] matmul instead of T small ones.
   xp = cell.input_projection(params, xs)
   if not cell.recurrent or perturb is not None or return_carries:
     final, ys, carries, _ = _scan(cell, params, xp, carry, mask, reverse,
-                                  unroll, resets, perturb, after=True)
+                                  unroll, resets, perturb, after=True,
+                                  state_mask=state_mask)
     return (final, ys, carries) if return_carries else (final, ys)
   if 0 < remat_chunk < num_steps:
     return _chunked_scan(cell, params, xp, carry, mask, reverse, unroll,
-                         remat_chunk, resets)
+                         remat_chunk, resets, state_mask)
   return _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask,
-                         resets, None if resets is None else carry)
+                         resets, None if resets is None else carry, state_mask)
 
 
 def default_scan() -> str:
@@ -217,7 +226,7 @@ linear_scan.defvjp(_linear_scan_fwd, _linear_scan_bwd)
 
 
 def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
-                perturb, carries=False):
+                perturb, carries=False, state_mask=None):
   """`run` for h_t = a_t h_{t-1} + b_t: the coefficients of every step at
   once, then the recurrence as an associative or a sequential scan, then the
   outputs of every step at once. Returns (final carry, ys, the carry after
@@ -226,6 +235,8 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
     raise ValueError(f'scan must be one of {SCANS}, got {scan!r}')
   xp = cell.input_projection(params, xs)
   a, b = cell.coefficients(params, xp)
+  if state_mask is not None:  # a_t (m * h_{t-1})
+    a = a * state_mask.astype(a.dtype)
   if mask is not None:  # a padded step is the identity: a = 1, b = 0
     keep = mask[:, :, None]
     a = jnp.where(keep, a, jnp.ones_like(a))
@@ -268,7 +279,7 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
 
 
 def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,
-                  resets):
+                  resets, state_mask):
   """`_recurrent_scan` over chunks of `chunk` steps, each checkpointed: an
   outer scan carries the state from chunk to chunk and saves only that."""
   num_steps, batch = xp.shape[:2]
@@ -293,7 +304,8 @@ def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,
     xp_c, mask_c, resets_c = inputs
     # A segment restarts from the run's initial carry, not the chunk's.
     return _recurrent_scan(cell, reverse, unroll, params, xp_c, c, mask_c,
-                           resets_c, None if resets_c is None else initial)
+                           resets_c, None if resets_c is None else initial,
+                           state_mask)
 
   final, ys = jax.lax.scan(one_chunk, carry, (xp, mask, resets),
                            reverse=reverse)
@@ -347,13 +359,14 @@ def _reverse_within_lengths(x, lengths):
 
 
 def _scan(cell, params, xp, carry, mask, reverse, unroll, resets=None,
-          perturb=None, initial=None, after=False):
+          perturb=None, initial=None, after=False, state_mask=None):
   """The forward scan; also returns, per step, what the backward pass needs:
   the carry the step started from (`after`: the one it ends with) and the
   recurrent projection W_hh h_{t-1}, or, for a cell whose gates read only
   the sum of the projections (`Cell.gates_read_sum`), that sum (then the
   backward pass needs no xp). `resets` restart from `initial` (default:
-  `carry`); `perturb` is added to each step's new state (see `run`)."""
+  `carry`); `perturb` is added to each step's new state and `state_mask`
+  multiplies the state W_hh reads (see `run`)."""
   if cell.recurrent and cell.compute_dtype is not None:  # cast once, not per step
     params = {**params, 'W_hh': params['W_hh'].astype(cell.compute_dtype)}
   initial = carry if initial is None else initial
@@ -362,7 +375,9 @@ def _scan(cell, params, xp, carry, mask, reverse, unroll, resets=None,
     xp_t, m_t, r_t, e_t = inputs
     if r_t is not None:
       c = _restart(r_t, initial, c)
-    hp_t = cell.recurrent_projection(params, cell.hidden(c))
+    h = cell.hidden(c)
+    hp_t = cell.recurrent_projection(
+        params, h if state_mask is None else h * state_mask)
     new_c, y = _masked_gates(cell, params, c, xp_t, hp_t, m_t)
     if e_t is not None:
       if m_t is not None:
@@ -399,22 +414,24 @@ def _masked_gates(cell, params, c, xp_t, hp_t, m_t):
 # else (the gate math of each cell) is differentiated by JAX, step by step.
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
 def _recurrent_scan(cell, reverse, unroll, params, xp, carry, mask, resets,
-                    initial):
+                    initial, state_mask):
   return _scan(cell, params, xp, carry, mask, reverse, unroll, resets,
-               initial=initial)[:2]
+               initial=initial, state_mask=state_mask)[:2]
 
 
 def _recurrent_scan_fwd(cell, reverse, unroll, params, xp, carry, mask,
-                        resets, initial):
+                        resets, initial, state_mask):
   final, ys, carries, hps = _scan(cell, params, xp, carry, mask, reverse,
-                                  unroll, resets, initial=initial)
+                                  unroll, resets, initial=initial,
+                                  state_mask=state_mask)
   # (For gates_read_sum cells `hps` holds xp + hp, and xp is not kept.)
   return (final, ys), (params, None if cell.gates_read_sum else xp, carries,
-                       hps, mask, resets, initial)
+                       hps, mask, resets, initial, state_mask)
 
 
 def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
-  params, xp, carries, hps, mask, resets, initial = residuals
+  params, xp, carries, hps, mask, resets, initial, state_mask = residuals
+  masked = (lambda h: h) if state_mask is None else (lambda h: h * state_mask)
   d_final, d_ys = cotangents
   small = {k: params[k] for k in cell.gate_params}
   w_hh_t = params['W_hh'].T
@@ -435,8 +452,8 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
           lambda c_, xp_, hp_, s_: _masked_gates(
               cell, {**params, **s_}, c_, xp_, hp_, m_t), c, xp_t, hp_t, small)
       d_c_prev, d_xp, d_hp, d_s = vjp((d_c, dy_t))
-    # h_{t-1} also fed hp_t = h_{t-1} W_hh.
-    d_h = cell.hidden(d_c_prev) + cell.dot(d_hp, w_hh_t)
+    # h_{t-1} also fed hp_t = (m * h_{t-1}) W_hh.
+    d_h = cell.hidden(d_c_prev) + masked(cell.dot(d_hp, w_hh_t))
     d_c_prev = cell.with_hidden(d_c_prev, d_h)
     if r_t is not None:  # a restarted step read the initial carry instead
       zeros = jax.tree.map(jnp.zeros_like, d_c_prev)
@@ -453,7 +470,7 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
       body, (d_final, d_small, d_initial),
       (carries, xp, hps, mask, resets, d_ys), reverse=not reverse,
       unroll=unroll)
-  h_prev = cell.hidden(carries)
+  h_prev = masked(cell.hidden(carries))
   if cell.gates_read_sum:
     d_xp = d_hp
   d_params = jax.tree.map(jnp.zeros_like, params)
@@ -464,7 +481,7 @@ def _recurrent_scan_bwd(cell, reverse, unroll, residuals, cotangents):
     d_params['W_hh'] = jnp.einsum(
         'tbh,tbg->hg', h_prev.astype(cell.compute_dtype),
         d_hp.astype(cell.compute_dtype), preferred_element_type=jnp.float32)
-  return d_params, d_xp, d_carry, None, None, d_initial
+  return d_params, d_xp, d_carry, None, None, d_initial, None
 
 
 _recurrent_scan.defvjp(_recurrent_scan_fwd, _recurrent_scan_bwd)

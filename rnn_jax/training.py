@@ -39,6 +39,7 @@ from rnn_jax import configlib
 from rnn_jax import distributed
 from rnn_jax import gradflow
 from rnn_jax import optim
+from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -100,6 +101,17 @@ class TrainState:
   epoch_count: jax.Array
   nonfinite: jax.Array   # updates skipped for a non-finite loss or gradient
   nonfinite_run: jax.Array  # ... of them in a row, up to this step
+  # Weight averaging (`train.average`; () when off): the averaged params,
+  # and for NT-ASGD the step its average starts from (-1: not yet).
+  average: Any
+  average_since: jax.Array
+  # The monitored validation metric (`train.select_by`, else valid/loss) at
+  # each evaluation so far, lower is better (negated where higher is), NaN
+  # beyond `num_evals`: model selection, early stopping and NT-ASGD's
+  # trigger read it, and a resumed run has it back.
+  monitor: jax.Array
+  monitor_steps: jax.Array  # the step of each, -1 beyond num_evals
+  num_evals: jax.Array
 
 
 class Interrupted(Exception):
@@ -138,15 +150,36 @@ def default_config(**overrides) -> ml_collections.ConfigDict:
                               # at the next log step (0: never stop)
       grad_flow_every_steps=0,  # >0: ||dL/dh_t|| of a fixed batch at step 0
                                 # and every this many steps (rnn_jax.gradflow)
+      select_by='',          # a valid metric (valid/perplexity, valid/f1,
+                             # ...): report and keep the checkpoint best by
+                             # it, among the evaluations (the last step's
+                             # included), in <workdir>/best; '': the last step
+      early_stopping_patience=0,  # >0: stop after this many evaluations
+                                  # without improving select_by
+      average='none',        # none | ema | ntasgd: evaluate, report and
+                             # export the averaged weights
+      ema_decay=0.999,       # ema: avg <- d avg + (1 - d) params per step
+      ntasgd_nonmono=5,      # ntasgd (Merity et al. 2018): start averaging
+                             # the iterates once an evaluation is worse than
+                             # the best of those more than this many before
   ))
   c.update(overrides)
   return c
 
 
+AVERAGES = ('none', 'ema', 'ntasgd')
+# Room for the monitored metric's evaluations (a fixed size, so that a run
+# resumed with more epochs still fits its checkpoint).
+MAX_EVALS = 4096
+# Metrics of which less is better; of any other, more is.
+_LOWER_IS_BETTER = re.compile(r'loss|perplexity|bits_per|mse|mae|error')
+
+
 def validate_config(config):
   """Checks the shared `train` group (each experiment checks the rest)."""
   configlib.check_choices(config, {'train.optimizer': optim.OPTIMIZERS,
-                                   'train.schedule': optim.SCHEDULES})
+                                   'train.schedule': optim.SCHEDULES,
+                                   'train.average': AVERAGES})
   configlib.check_at_least(config, {
       **dict.fromkeys(['train.num_epochs', 'train.log_every_steps',
                        'train.eval_every_epochs', 'train.checkpoints_to_keep'],
@@ -155,8 +188,18 @@ def validate_config(config):
                        'train.max_steps', 'train.eval_steps',
                        'train.checkpoint_every_steps', 'train.warmup_steps',
                        'train.nonfinite_patience', 'train.grad_flow_every_steps',
-                       'train.weight_decay', 'train.momentum'], 0),
+                       'train.weight_decay', 'train.momentum',
+                       'train.early_stopping_patience'], 0),
+      'train.ntasgd_nonmono': 1,
   })
+  configlib.check_fraction(config, ['train.ema_decay'])
+  tc = config.train
+  if tc.select_by and not tc.select_by.startswith('valid/'):
+    raise InputError(f'config field train.select_by={tc.select_by!r}: select '
+                     'by a validation metric, valid/<name> (never by test)')
+  if tc.early_stopping_patience and not tc.select_by:
+    raise InputError('config field train.early_stopping_patience: name the '
+                     'metric it watches in train.select_by')
 
 
 # ----------------------------------------------------------------------------
@@ -381,9 +424,10 @@ class _StopSignals:
       signal.signal(signum, handler)
 
 
-def make_optimizer(tc, steps_per_epoch: int):
+def make_optimizer(tc, steps_per_epoch: int, freeze_embeddings: bool = False):
   """`(tx, schedule)` of a `train` config group. The schedule spans
-  `num_epochs`; `max_steps` only stops a run early."""
+  `num_epochs`; `max_steps` only stops a run early. `freeze_embeddings`
+  leaves the word embedding table (`vectors.EMBEDDING`) as it is."""
   schedule = optim.make_schedule(
       tc.schedule, tc.learning_rate, steps_per_epoch,
       tc.num_epochs * steps_per_epoch,
@@ -391,16 +435,25 @@ def make_optimizer(tc, steps_per_epoch: int):
       warmup_steps=tc.warmup_steps)
   tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
                             momentum=tc.momentum, weight_decay=tc.weight_decay)
+  if freeze_embeddings:
+    frozen = lambda path: tuple(getattr(k, 'key', k) for k in path[:2]) == (
+        vectors.EMBEDDING)
+    tx = optax.multi_transform(
+        {'train': tx, 'frozen': optax.set_to_zero()},
+        lambda params: jax.tree_util.tree_map_with_path(
+            lambda path, _: 'frozen' if frozen(path) else 'train', params))
   return tx, schedule
 
 
 def initial_state(task: Task, tx: optax.GradientTransformation,
-                  seed: int, jit_init: bool = False) -> TrainState:
+                  seed: int, jit_init: bool = False,
+                  average: str = 'none') -> TrainState:
   """Step 0, replicated over the `data` mesh but for the carry, which goes
   with the batch and is split like it. `jit_init` compiles the
   initialisation: faster for large models, but its values may differ from
   the eager ones in the last bit (an orthogonal init's QR), so runs use the
-  eager one, which published numbers were measured with."""
+  eager one, which published numbers were measured with. `average` keeps a
+  copy of the params to average (see `train.average`)."""
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
   init = jax.jit(task.init_params) if jit_init else task.init_params
   params = init(init_rng)
@@ -408,15 +461,44 @@ def initial_state(task: Task, tx: optax.GradientTransformation,
       step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
       rng=train_rng, carry=None, epoch_loss=np.zeros((), np.float32),
       epoch_count=np.zeros((), np.float32), nonfinite=np.zeros((), np.int32),
-      nonfinite_run=np.zeros((), np.int32)))
+      nonfinite_run=np.zeros((), np.int32),
+      average=(() if average == 'none' else
+               jax.tree.map(lambda x: np.array(x, copy=True), params)),
+      average_since=np.full((), -1, np.int32),
+      monitor=np.full((MAX_EVALS,), np.nan, np.float32),
+      monitor_steps=np.full((MAX_EVALS,), -1, np.int32),
+      num_evals=np.zeros((), np.int32)))
   return state.replace(carry=distributed.shard(task.initial_carry('train')))
 
 
+def _averaged(state: TrainState, params, average: str, ema_decay: float):
+  """The average after a step that produced `params` (see `train.average`):
+  an exponential moving average, or NT-ASGD's mean of the iterates since
+  `average_since` (the params themselves before it starts)."""
+  if average == 'ema':
+    return jax.tree.map(lambda a, p: ema_decay * a + (1 - ema_decay) * p,
+                        state.average, params)
+  if average == 'ntasgd':
+    # Iterates averaged after this step: those of steps average_since ..
+    # step + 1.
+    n = (state.step + 2 - state.average_since).astype(jnp.float32)
+    return jax.tree.map(
+        lambda a, p: jnp.where(state.average_since >= 0, a + (p - a) / n, p),
+        state.average, params)
+  return state.average
+
+
+def eval_params(state: TrainState):
+  """The weights a run evaluates and keeps: the average when it averages."""
+  return state.params if state.average == () else state.average
+
+
 def make_train_step(task: Task, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, patience: int = 0):
+                    schedule: optax.Schedule, patience: int = 0,
+                    average: str = 'none', ema_decay: float = 0.0):
   """The jitted `(state, batch) -> (state, metrics)` of training; the state
   is donated. `patience` > 0 makes `nonfinite_run` stick once it reaches
-  it (the loop stops there)."""
+  it (the loop stops there); `average` and `ema_decay` as in `train`."""
 
   def train_step(state: TrainState, batch):
     rng = jax.random.fold_in(state.rng, state.step)
@@ -447,6 +529,8 @@ def make_train_step(task: Task, tx: optax.GradientTransformation,
     state = state.replace(
         step=state.step + 1, params=params,
         opt_state=keep(opt_state, state.opt_state),
+        average=keep(_averaged(state, params, average, ema_decay),
+                     state.average),
         # Truncated BPTT: the next batch starts from this state, but its
         # gradient stops here (PyTorch's repackage_hidden).
         carry=keep(jax.lax.stop_gradient(carry), state.carry),
@@ -472,14 +556,17 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   tc = config.train
   spe = task.steps_per_epoch
   total_steps = min(tc.num_epochs * spe, tc.max_steps or tc.num_epochs * spe)
-  tx, schedule = make_optimizer(tc, spe)
+  tx, schedule = make_optimizer(
+      tc, spe, config.model.get('freeze_embeddings', False))
 
   patience = tc.nonfinite_patience
-  train_step = make_train_step(task, tx, schedule, patience)
+  train_step = make_train_step(task, tx, schedule, patience, tc.average,
+                               tc.ema_decay)
   eval_step = make_eval_step(task)
 
-  state = initial_state(task, tx, config.seed)
+  state = initial_state(task, tx, config.seed, average=tc.average)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  monitor = _Monitor(task, eval_step, tc, workdir)
 
   manager = ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
@@ -510,6 +597,8 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     if manager.latest_step() != step:
       manager.save(step, args=ocp.args.StandardSave(state))
 
+  if start_step == 0:
+    monitor.check_name(state)
   devices = distributed.mesh().size
   print(f'{num_params:,} parameters; {total_steps} steps ({spe} per epoch)'
         + (f'; batches split over {devices} devices in '
@@ -519,6 +608,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   shapes = set()
   signals = _StopSignals()
   stopped = None
+  early_stop = False
   try:
     for step in range(start_step, total_steps):
       epoch, index = divmod(step, spe)
@@ -560,11 +650,12 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
               f'{_format_seconds(timer.seconds_per_step * (total_steps - last_step))}',
               flush=True)
         if end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0 and not is_last:
-          valid = evaluate(task, eval_step, state.params, 'valid',
+          valid = evaluate(task, eval_step, eval_params(state), 'valid',
                            tc.eval_steps)
           writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
           print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
                 flush=True)
+          state, early_stop = monitor.update(state, valid, last_step)
       # Every record of a step is written before its checkpoint: a run
       # killed after the checkpoint resumes past the step.
       if grad_flow.active and last_step % grad_flow.every == 0:
@@ -580,6 +671,12 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
         manager.wait_until_finished()
         writer.close()
         raise Interrupted(signals.received, last_step, workdir)
+      if logged and early_stop:
+        print(f'stopping at step {last_step}: {tc.select_by} has not improved '
+              f'in {tc.early_stopping_patience} evaluations '
+              '(train.early_stopping_patience)', flush=True)
+        stopped = 'early_stopping'
+        break
       if logged and patience and int(state.nonfinite_run) >= patience:
         print(f'stopping at step {last_step}: {patience} non-finite losses '
               'or gradients in a row (train.nonfinite_patience)', flush=True)
@@ -591,22 +688,41 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
     print(f'{int(state.nonfinite)} updates skipped for a non-finite loss or '
           'gradient', flush=True)
 
-  save(int(state.step))
+  last_step = int(state.step)
+  if tc.select_by and not monitor.seen(state, last_step):
+    # The last step is a candidate too.
+    valid = evaluate(task, eval_step, eval_params(state), 'valid',
+                     tc.eval_steps)
+    writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
+    print(f'step {last_step} valid | {_format_metrics(valid)}', flush=True)
+    state, _ = monitor.update(state, valid, last_step)
+  save(last_step)
   manager.wait_until_finished()
+  selected_step, params = monitor.selected(state, last_step)
 
   summary: dict[str, Any] = {}
   train = summarize(task, {'loss': float(state.epoch_loss),
                            'count': float(state.epoch_count)})
   summary.update({f'train/{k}': v for k, v in train.items()})
-  final = evaluate_splits(task, eval_step, state.params, tc.eval_steps)
-  writer.write(int(state.step), final)
+  if selected_step != last_step:
+    print(f'selected step {selected_step} by {tc.select_by}', flush=True)
+  final = evaluate_splits(task, eval_step, params, tc.eval_steps)
+  # With selection the valid metrics are already in metrics.jsonl, at the
+  # steps they were measured.
+  writer.write(last_step, {k: v for k, v in final.items()
+                           if not (tc.select_by and k.startswith('valid/'))})
   writer.close()
   summary.update(final)
   summary.update({
+      'selected_step': selected_step,
+      'selected_by': tc.select_by or 'last step',
       'train/tokens_per_sec': timer.tokens_per_sec or None,
       'steps': int(state.step),
       'nonfinite_steps': int(state.nonfinite),
       'stopped': stopped,
+      **({'average_since': int(state.average_since)
+          if int(state.average_since) >= 0 else None}
+         if tc.average == 'ntasgd' else {}),
       'num_params': int(num_params),
       'wall_seconds': time.time() - wall_start,
   })
@@ -616,12 +732,108 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   # Generation, decoding and predictions after training run in each process
   # on its own copy of the parameters.
   return {'summary': summary,
-          'state': state.replace(params=distributed.host_local(state.params))}
+          'state': state.replace(params=distributed.host_local(params))}
+
+
+class _Monitor:
+  """Watches the validation metric `train.select_by` (valid/loss without
+  it) at each evaluation. Its history lives in the `TrainState` (so a
+  resumed run decides as the uninterrupted one would); a better value saves
+  the evaluated weights to <workdir>/best (one checkpoint); it decides
+  early stopping and when NT-ASGD starts averaging."""
+
+  def __init__(self, task: Task, eval_step, tc, workdir: str):
+    self.task, self.eval_step, self.tc = task, eval_step, tc
+    self.name = (tc.select_by or 'valid/loss').split('/', 1)[1]
+    self.sign = 1.0 if _LOWER_IS_BETTER.search(self.name) else -1.0
+    self.best = None
+    if tc.select_by:
+      self.best = ocp.CheckpointManager(
+          os.path.abspath(os.path.join(workdir, 'best')),
+          options=ocp.CheckpointManagerOptions(
+              max_to_keep=1, create=True, enable_async_checkpointing=False))
+
+  def check_name(self, state: TrainState):
+    """Refuses an unknown select_by before training (one batch)."""
+    if not self.tc.select_by:
+      return
+    names = evaluate(self.task, self.eval_step, eval_params(state), 'valid', 1)
+    if self.name not in names:
+      raise InputError(f'config field train.select_by={self.tc.select_by!r}: '
+                       'this experiment reports '
+                       + ', '.join(f'valid/{k}' for k in sorted(names)))
+
+  @staticmethod
+  def _history(state: TrainState) -> tuple[np.ndarray, np.ndarray]:
+    """(values, steps) of the evaluations so far."""
+    n = int(state.num_evals)
+    values, steps = jax.device_get((state.monitor, state.monitor_steps))
+    return np.asarray(values)[:n], np.asarray(steps)[:n]
+
+  def _best_index(self, values: np.ndarray) -> int | None:
+    finite = np.flatnonzero(np.isfinite(values))
+    return int(finite[np.argmin(values[finite])]) if finite.size else None
+
+  def seen(self, state: TrainState, step: int) -> bool:
+    """Whether the evaluation of `step` is already in the history."""
+    steps = self._history(state)[1]
+    return steps.size > 0 and steps[-1] == step
+
+  def update(self, state: TrainState, valid: dict[str, float],
+             step: int) -> tuple[TrainState, bool]:
+    """Records `valid` (the metrics at `step`); returns the new state and
+    whether early stopping says stop."""
+    values, steps = self._history(state)
+    value = np.float32(self.sign * valid.get(self.name, np.nan))
+    n = values.size
+    if n == MAX_EVALS:
+      raise InputError(f'more than {MAX_EVALS} evaluations: raise '
+                       'train.eval_every_epochs')
+    since = int(state.average_since)
+    if self.tc.average == 'ntasgd' and since < 0 and n > self.tc.ntasgd_nonmono:
+      earlier = values[:-self.tc.ntasgd_nonmono]
+      earlier = earlier[np.isfinite(earlier)]
+      if earlier.size and value > earlier.min():
+        since = step
+        print(f'step {step}: {self.name} worse than {self.tc.ntasgd_nonmono} '
+              'evaluations ago: averaging the weights from here (NT-ASGD)',
+              flush=True)
+    values, steps = np.append(values, value), np.append(steps, step)
+    room = state.monitor.shape[0]
+    state = state.replace(
+        monitor=distributed.replicate(np.pad(
+            values, (0, room - n - 1), constant_values=np.nan)),
+        monitor_steps=distributed.replicate(np.pad(
+            steps.astype(np.int32), (0, room - n - 1), constant_values=-1)),
+        num_evals=distributed.replicate(np.int32(n + 1)),
+        average_since=distributed.replicate(np.int32(since)))
+    best = self._best_index(values)
+    if self.best is not None and best == n:
+      for old in self.best.all_steps():
+        self.best.delete(old)
+      self.best.save(step, args=ocp.args.StandardSave(
+          {'params': eval_params(state)}))
+      self.best.wait_until_finished()
+    patience = self.tc.early_stopping_patience
+    stop = bool(patience) and best is not None and n - best >= patience
+    return state, stop
+
+  def selected(self, state: TrainState, last_step: int):
+    """(step, params) that the run reports: the best evaluation's with
+    `select_by`, else the last step's."""
+    values, steps = self._history(state)
+    best = self._best_index(values) if self.best is not None else None
+    if best is None or steps[best] == last_step:
+      return last_step, eval_params(state)
+    step = int(steps[best])
+    restored = self.best.restore(step, args=ocp.args.StandardRestore(
+        {'params': eval_params(state)}))
+    return step, restored['params']
 
 
 _LOCKS: dict[str, Any] = {}   # workdir -> open lock file, for the process
 # Model fields that may change between a run and its resumption.
-_SHAPELESS = re.compile(r'dropout|unroll|remat_chunk|dtype|cudnn')
+_SHAPELESS = re.compile(r'dropout|variational|unroll|remat_chunk|dtype|cudnn')
 
 
 def write_config(workdir: str, config):
@@ -629,8 +841,8 @@ def write_config(workdir: str, config):
 
   Refuses (InputError) a workdir that another live run holds, and one whose
   checkpoints were trained with different `model.*` fields (resuming them
-  would not fit; dropout rates, `unroll`, `remat_chunk`, `dtype` and `cudnn`
-  may change). Every experiment calls this before writing anything else.
+  would not fit; dropout rates, `variational`, `unroll`, `remat_chunk`,
+  `dtype` and `cudnn` may change). Every experiment calls this before writing anything else.
   """
   os.makedirs(workdir, exist_ok=True)
   key = os.path.realpath(workdir)
@@ -690,14 +902,19 @@ def _quiet_absl():
 
 
 def load_params(workdir: str, step: int | None = None):
-  """`(params, step)` of the newest (or the given) checkpoint in `workdir`."""
-  directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
-  steps = []
+  """`(params, step)` of a run's weights: those it reported (the checkpoint
+  <workdir>/best that `train.select_by` chose, else the newest), or those of
+  the given step; averaged weights where the run averaged them."""
+  steps = {}
   with _quiet_absl():
-    if os.path.isdir(directory):
-      manager = ocp.CheckpointManager(
-          directory, options=ocp.CheckpointManagerOptions(create=False))
-      steps = list(manager.all_steps())
+    for folder in ('checkpoints', 'best'):
+      directory = os.path.abspath(os.path.join(workdir, folder))
+      if os.path.isdir(directory):
+        manager = ocp.CheckpointManager(
+            directory, options=ocp.CheckpointManagerOptions(create=False))
+        steps.update(dict.fromkeys(manager.all_steps(), manager))
+        if folder == 'best' and step is None and manager.all_steps():
+          step = max(manager.all_steps())
     if not steps:
       raise InputError(f'no checkpoints in {workdir}: nothing trained there '
                        'yet')
@@ -707,9 +924,10 @@ def load_params(workdir: str, step: int | None = None):
       raise InputError(f'--checkpoint={step}: {workdir} holds the checkpoints '
                        f'of steps {", ".join(map(str, sorted(steps)))}')
     try:
-      restored = manager.restore(step, args=ocp.args.StandardRestore())
+      restored = steps[step].restore(step, args=ocp.args.StandardRestore())
     except Exception as e:  # pylint: disable=broad-except
       raise InputError(f'the checkpoint of step {step} in {workdir} cannot be '
                        f'read ({type(e).__name__}: '
                        f'{str(e).splitlines()[0][:200]})') from None
-  return jax.device_get(restored['params']), step
+  params = restored.get('average') or restored['params']
+  return jax.device_get(params), step

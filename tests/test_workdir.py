@@ -43,10 +43,24 @@ _PREDICT = {
 _KILLED = ('lm', 'classify')
 
 
+# The killed runs also average their weights and select a checkpoint on a
+# valid metric (the history they decide by must survive the kill): an EMA
+# for the language model (its batches larger, so that it evaluates every
+# 89 steps), NT-ASGD for the classifier (evaluating every 12 steps, it
+# starts averaging mid-run and selects an early step).
+_AVERAGED = {
+    'lm': dict(train__average='ema', train__ema_decay=0.9,
+               train__select_by='valid/perplexity', data__batch_size=16),
+    'classify': dict(train__average='ntasgd', train__ntasgd_nonmono=2,
+                     train__select_by='valid/accuracy'),
+}
+
+
 def _args(experiment, tmp_path):
   # The language model also records its gradient flow every 25 steps (one
   # at each checkpoint: the kill must not lose it).
   extra = dict(train__grad_flow_every_steps=25) if experiment == 'lm' else {}
+  extra.update(_AVERAGED.get(experiment, {}))
   return [f'--experiment={experiment}',
           *tiny_args(experiment, tmp_path / 'data', **_LONG, **extra)]
 
@@ -89,6 +103,9 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   assert result.returncode == 0, result.stderr
   expected = read_summary(straight)
   assert expected['steps'] == 300
+  if experiment == 'classify':
+    assert 0 < expected['average_since'] < 300
+    assert expected['selected_step'] < 300
 
   # Preemption: killed after its first checkpoint, the run loses the steps
   # since; resumed and terminated after a later one, it writes a checkpoint
@@ -111,7 +128,8 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   assert f'resumed from step {step}' in rerun.stdout
   got = read_summary(workdir)
   for key, value in expected.items():
-    if key.startswith(('train/', 'valid/', 'test/')) and 'per_sec' not in key:
+    if (key.startswith(('train/', 'valid/', 'test/', 'selected_', 'average'))
+        and 'per_sec' not in key):
       assert got[key] == value, key
   assert _records(workdir) == _records(straight)
   if experiment == 'lm':
@@ -124,12 +142,14 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   assert len(starts) == (3 if experiment in _KILLED else 2)
   assert all(s['config']['seed'] == 0 and s['versions']['jax'] for s in starts)
 
-  # Eval: the newest checkpoint's metrics, recomputed exactly, written apart.
+  # Eval: the reported checkpoint's metrics (the selected one's, else the
+  # newest's), recomputed exactly, written apart.
   result = run_launcher(f'--experiment={experiment}', '--mode=eval',
                         f'--workdir={straight}')
   assert result.returncode == 0, result.stderr
-  evaluated = read_summary(straight / 'eval_300')
-  assert evaluated['checkpoint'] == 300
+  selected = expected['selected_step']
+  evaluated = read_summary(straight / f'eval_{selected}')
+  assert evaluated['checkpoint'] == selected
   tested = [k for k in expected if k.startswith('test/')]
   assert tested and all(evaluated[k] == expected[k] for k in tested)
   assert read_summary(straight) == expected

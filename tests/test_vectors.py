@@ -1,0 +1,125 @@
+"""Pretrained word vectors: the reader, its errors, and a run that starts
+from them (trained or frozen)."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from conftest import read_summary, run_launcher, tiny_args, tiny_data
+from rnn_jax import training
+from rnn_jax.data import vectors
+from rnn_jax.errors import InputError
+
+_GLOVE = ('the 0.5 -1 2\n'
+          'The 9 9 9\n'
+          'Cat 1e-2 0 3.25\n'
+          'new york -1 -2 -3\n'
+          'the 7 7 7\n')
+
+
+def test_vectors_are_matched_exactly_then_case_folded(tmp_path):
+  path = tmp_path / 'v.txt'
+  path.write_text(_GLOVE)
+  words = ['<unk>', 'the', 'The', 'cat', 'CAT', 'new york', 'dog']
+  got, found = vectors.load(str(path), words, 3)
+  np.testing.assert_array_equal(found, [0, 1, 1, 1, 1, 1, 0])
+  np.testing.assert_array_equal(got[1], [0.5, -1, 2])   # the first 'the'
+  np.testing.assert_array_equal(got[2], [9, 9, 9])      # exact beats folded
+  np.testing.assert_array_equal(got[3], np.float32([0.01, 0, 3.25]))
+  np.testing.assert_array_equal(got[4], got[3])
+  np.testing.assert_array_equal(got[5], [-1, -2, -3])   # a word with a space
+  np.testing.assert_array_equal(got[[0, 6]], 0)
+  # The same file gzipped, with a word2vec header, a BOM and CRLF endings.
+  zipped = tmp_path / 'v.txt.gz'
+  with gzip.open(zipped, 'wb') as f:
+    f.write(('\ufeff5 3\r\n' + _GLOVE.replace('\n', '\r\n')).encode())
+  again, found_again = vectors.load(str(zipped), words, 3)
+  np.testing.assert_array_equal(again, got)
+  np.testing.assert_array_equal(found_again, found)
+
+
+@pytest.mark.parametrize('text,message', [
+    ('the 1 2 3\ncat 1 two 3\n', 'v.txt:2: expected a word and 3 numbers'),
+    ('the 1 2 3\ncat 1 2\n', 'v.txt:2: expected a word and 3 numbers'),
+    ('the 1 2 3 4\n', 'v.txt:1: 4-dimensional vectors, but '
+     'model.embed_size=3'),
+    ('10 300\nthe 1 2 3\n', 'v.txt:1: 300-dimensional vectors'),
+    ('\n\n', 'no vectors in it'),
+])
+def test_malformed_vector_files_name_the_line(tmp_path, text, message):
+  path = tmp_path / 'v.txt'
+  path.write_text(text)
+  with pytest.raises(InputError, match=message):
+    vectors.load(str(path), ['the', 'cat'], 3)
+
+
+def _vectors_file(tmp_path, dim=8):
+  """Vectors for some of the tiny classification data's words (word0 ..
+  word6, other0 .. other2), one upper-cased, plus words it lacks."""
+  rng = np.random.default_rng(0)
+  table = {w: rng.normal(size=dim).round(4) for w in
+           ['word0', 'WORD1', 'word2', 'other0', 'absent', 'missing']}
+  path = tmp_path / 'glove.txt'
+  path.write_text(''.join(f'{w} {" ".join(map(str, v))}\n'
+                          for w, v in table.items()))
+  return path, table
+
+
+@pytest.mark.parametrize('freeze', [False, True])
+def test_a_run_starts_from_the_vectors_and_reports_their_coverage(tmp_path,
+                                                                  freeze):
+  tiny_data(tmp_path / 'data')
+  path, table = _vectors_file(tmp_path)
+  workdir = tmp_path / 'run'
+  result = run_launcher('--experiment=classify', f'--workdir={workdir}',
+                        *tiny_args('classify', tmp_path / 'data',
+                                   train__max_steps=5),
+                        f'--config.model.pretrained_embeddings={path}',
+                        f'--config.model.freeze_embeddings={freeze}')
+  assert result.returncode == 0, result.stderr
+  with open(workdir / 'vocabs' / 'vocab.json', encoding='utf-8') as f:
+    words = json.load(f)['tokens']
+  found = [w for w in words if w in ('word0', 'word1', 'word2', 'other0')]
+  assert len(found) == 4
+  summary = read_summary(workdir)
+  assert summary['pretrained/coverage'] == pytest.approx(4 / len(words))
+  assert 'found in' in result.stdout
+  params, _ = training.load_params(str(workdir))
+  embedding = np.asarray(params['embed']['embedding'])
+  for w in found:
+    start = table.get(w, table.get(w.upper()))
+    row = embedding[words.index(w)]
+    if freeze:
+      np.testing.assert_allclose(row, start, rtol=1e-6)
+    else:  # trained from the vectors: near them, moved
+      assert not np.allclose(row, start, rtol=1e-6)
+      np.testing.assert_allclose(row, start, atol=0.2)
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('freeze_embeddings', 'true', 'nothing to freeze'),
+    ('pretrained_embeddings', '/nowhere/glove.txt', 'no such file'),
+])
+def test_bad_embedding_fields_are_one_line_errors(tmp_path, field, value,
+                                                  message):
+  tiny_data(tmp_path / 'data')
+  result = run_launcher('--experiment=classify', f'--workdir={tmp_path}/w',
+                        *tiny_args('classify', tmp_path / 'data'),
+                        f'--config.model.{field}={value}')
+  assert result.returncode == 2
+  line, = result.stderr.strip().splitlines()
+  assert message in line and field in line, line
+
+
+def test_a_dimension_mismatch_stops_the_run_with_one_line(tmp_path):
+  tiny_data(tmp_path / 'data')
+  path, _ = _vectors_file(tmp_path, dim=5)
+  result = run_launcher('--experiment=classify', f'--workdir={tmp_path}/w',
+                        *tiny_args('classify', tmp_path / 'data'),
+                        f'--config.model.pretrained_embeddings={path}')
+  assert result.returncode == 2
+  line, = result.stderr.strip().splitlines()
+  assert f'{path}:1: 5-dimensional vectors, but model.embed_size=8' in line
+  assert not (tmp_path / 'w' / 'checkpoints').exists()
