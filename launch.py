@@ -5,7 +5,6 @@ uses a trained workdir: --mode=eval [--checkpoint=STEP] | --mode=predict
 or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
 [--sweep_parallel=N] [--sweep_dry_run]"""
 
-import json
 import os
 import sys
 
@@ -25,13 +24,15 @@ flags.DEFINE_string('experiment', None, 'Experiment: ' + ', '.join(experiments.E
 flags.DEFINE_string('preset', None, 'Named config in experiments/configs/.')
 flags.DEFINE_string('workdir', None, 'Output folder (default workdirs/<preset>); '
                     'a run resumes from the newest checkpoint found there.')
-flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'predict'],
+flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'predict', 'export'],
                   'train (and resume); eval: recompute the valid and test '
                   'metrics of a checkpoint into <workdir>/eval_<step>/; '
                   'predict: one result per input line, from the workdir '
-                  'alone (no training data needed).')
-flags.DEFINE_integer('checkpoint', None, 'The step whose checkpoint eval and '
-                     'predict use (default: the newest).')
+                  'alone (no training data needed); export: the trained '
+                  'functions as jax.export StableHLO in <workdir>/export/.')
+flags.DEFINE_integer('checkpoint', None, 'The step whose checkpoint eval, '
+                     'predict and export use (default: the one the run '
+                     'reported: selected, else the newest).')
 flags.DEFINE_string('input', None, 'predict: the input (one per line).')
 flags.DEFINE_string('input_file', None, 'predict: a UTF-8 file of inputs, one '
                     'per line (default: standard input).')
@@ -137,9 +138,11 @@ def main(argv):
   if FLAGS.mode != 'train' and not trains:
     raise InputError(f'--experiment={experiment} has no --mode={FLAGS.mode}')
   if FLAGS.mode != 'train':
-    config = _saved_config(module, workdir, overrides)
+    config = driver.saved_config(module, workdir, overrides)
     if FLAGS.mode == 'eval':
       driver.evaluate(module, config, workdir, FLAGS.checkpoint)
+    elif FLAGS.mode == 'export':
+      driver.export(module, config, workdir, FLAGS.checkpoint)
     else:
       lines = _read_inputs()
       print('\n'.join(driver.predict(module, config, workdir, lines,
@@ -147,7 +150,7 @@ def main(argv):
     return 0
   for flag in ('checkpoint', 'input', 'input_file'):
     if FLAGS[flag].present:
-      raise InputError(f'--{flag} is for --mode=eval or --mode=predict')
+      raise InputError(f'--{flag} is for --mode=eval, predict or export')
 
   if preset_name:
     config = experiments.get_preset(preset_name).get_config()
@@ -156,6 +159,8 @@ def main(argv):
     config = module.get_config()
   config = configlib.apply_overrides(config, overrides)
   if trains:
+    if getattr(module, 'DISPATCH_ON_CALLING_THREAD', False):
+      host.dispatch_on_calling_thread()
     driver.train(module, config, workdir)
   else:
     module.run(config, workdir)
@@ -189,35 +194,6 @@ def _join_processes():
                      f'{str(e).splitlines()[0][:200]}') from None
 
 
-def _saved_config(module, workdir: str, overrides):
-  """The config a trained workdir was trained with, plus `overrides` of
-  anything but the model (whose shapes the checkpoint fixes)."""
-  saved = os.path.join(workdir, 'config.json')
-  if not os.path.isfile(saved):
-    raise InputError(f'no config.json in {workdir}: nothing trained there')
-  model_fields = sorted(f for f in overrides if f.startswith('model.'))
-  if model_fields:
-    raise InputError(f'--config.{model_fields[0]}: the model comes from '
-                     f'{workdir} in --mode={FLAGS.mode}')
-  base = module.get_config()
-  try:
-    with open(saved, encoding='utf-8') as f:
-      fields = configlib.flatten(base.__class__(json.load(f)))
-    trained = fields.get('preset')
-    if (trained in experiments.preset_names()
-        and experiments.get_preset(trained).EXPERIMENT != module.NAME):
-      raise InputError(f'{workdir} holds a --experiment='
-                       f'{experiments.get_preset(trained).EXPERIMENT} run, '
-                       f'not {module.NAME}')
-    base.update_from_flattened_dict(fields)
-  except (ValueError, KeyError, TypeError) as e:
-    raise InputError(f'{saved}: not a config of --experiment='
-                     f'{module.NAME} ({str(e).splitlines()[0][:120]})') from None
-  config = configlib.apply_overrides(base, overrides)
-  driver.validate(module, config)
-  return config
-
-
 def _read_inputs() -> list[str]:
   """The inputs of --mode=predict, one per line, none of them empty."""
   if FLAGS.input is not None and FLAGS.input_file:
@@ -237,11 +213,7 @@ def _read_inputs() -> list[str]:
   else:
     source, text = '<stdin>', sys.stdin.read()
   lines = text.splitlines()
-  if not lines:
-    raise InputError(f'{source}: no input to predict from')
-  for number, line in enumerate(lines, 1):
-    if not line.strip():
-      raise InputError(f'{source}:{number}: an empty input line')
+  driver.check_inputs(lines, source)
   return lines
 
 

@@ -235,6 +235,30 @@ def write_outputs(task: ClassifyTask, params, predictions,
   return {}
 
 
+def exports(task: ClassifyTask, params) -> dict:
+  """The function --mode=export writes (see driver.export): `predict`, the
+  class probabilities of padded token ids and their lengths."""
+  def predict_fn(tokens, lengths):
+    return (jax.nn.softmax(task.logits(params, {'tokens': tokens,
+                                                'lengths': lengths})),)
+  b, t = jax.export.symbolic_shape('batch, time')
+  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
+           jax.ShapeDtypeStruct((b,), jnp.int32))
+  pad = task.vocabs['vocab'].stoi[vocab_lib.PAD]
+  return {'predict': (predict_fn, specs, {
+      'inputs': [
+          {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
+           'meaning': 'word ids (vocabs/vocab.json) of each text as '
+                      f'data.* tokenizes it, padded with {pad} (<pad>)'},
+          {'name': 'lengths', 'shape': ['batch'], 'dtype': 'int32',
+           'meaning': 'the number of real tokens of each row'}],
+      'outputs': [
+          {'name': 'probabilities', 'shape': ['batch', len(task.labels)],
+           'dtype': 'float32',
+           'meaning': 'class probabilities, classes as in vocabs/labels.json'}],
+  })}
+
+
 def predict(task: ClassifyTask, params, texts: list[str]) -> list[str]:
   """`label<TAB>probability` of each text."""
   task.add_split('input', [(t, '') for t in texts])

@@ -6,6 +6,7 @@ character level, `python launch.py --experiment=lm`.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -106,6 +107,10 @@ def get_config() -> ml_collections.ConfigDict:
       temperature=0.0,       # 0: greedy
       top_k=0,
       top_p=1.0,
+  ))
+  c.predict = ml_collections.ConfigDict(dict(
+      stateful=False,        # --mode=predict: each input line is read from
+                             # the state the previous line left (a stream)
   ))
   return c
 
@@ -261,8 +266,10 @@ make_task = LMTask
 
 
 def generate(task: LMTask, params, prefix: str, seed: int = 0,
-             what: str = 'generate.prefix') -> str:
-  """`prefix` (named `what` in errors) followed by `generate.num_tokens`
+             what: str = 'generate.prefix', num_tokens: int | None = None,
+             carry=None) -> str:
+  """`prefix` (named `what` in errors) read from `carry` (the initial state
+  when None) and followed by `num_tokens` (default `generate.num_tokens`)
   generated tokens."""
   gc, vocab = task.config.generate, task.vocab
   prefix_tokens = corpus.prefix_tokens(prefix, vocab, task.config.data, what)
@@ -274,11 +281,83 @@ def generate(task: LMTask, params, prefix: str, seed: int = 0,
 
   ids = decoding.generate(
       step_fn, params, jnp.asarray(vocab.encode(prefix_tokens))[None, :],
-      model.initial_carry(1), jax.random.PRNGKey(seed),
-      num_tokens=gc.num_tokens, temperature=gc.temperature, top_k=gc.top_k,
+      model.initial_carry(1) if carry is None else carry,
+      jax.random.PRNGKey(seed),
+      num_tokens=gc.num_tokens if num_tokens is None else num_tokens,
+      temperature=gc.temperature, top_k=gc.top_k,
       top_p=gc.top_p)
   return corpus.join(prefix_tokens + vocab.decode(np.asarray(ids[0])),
                      task.config.data)
+
+
+def read(task: LMTask, params, text: str, carry=None, what: str = 'text'):
+  """(probabilities [V] of the token after `text`, the state after it):
+  `text` read from `carry` (the initial state when None), so that a text
+  read in pieces, each from the state the last one left, is the text read
+  at once."""
+  tokens = corpus.prefix_tokens(text, task.vocab, task.config.data, what)
+  ids = jnp.asarray(task.vocab.encode(tokens))[None, :]
+  if carry is None:
+    carry = task.model.initial_carry(1)
+  logits, carry = _apply(task.model)(params, ids, carry)
+  return np.asarray(jax.nn.softmax(logits[0, -1])), carry
+
+
+@functools.lru_cache(maxsize=8)
+def _apply(model):
+  return jax.jit(lambda p, ids, c: model.apply({'params': p}, ids, c))
+
+
+def exports(task: LMTask, params) -> dict:
+  """The functions --mode=export writes (see driver.export): `step` reads
+  tokens from a state and returns every position's logits and the new
+  state; `predict` returns the next token's probabilities after them."""
+  model = task.model
+  treedef = jax.tree.structure(model.initial_carry(1))
+  leaves = jax.tree.leaves(model.initial_carry(1))
+  def step(tokens, *state):
+    logits, carry = model.apply({'params': params}, tokens,
+                                jax.tree.unflatten(treedef, state))
+    return (logits, *jax.tree.leaves(carry))
+  def predict(tokens, *state):
+    logits, *state = step(tokens, *state)
+    return (jax.nn.softmax(logits[:, -1]), *state)
+  b, t = jax.export.symbolic_shape('batch, time')
+  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
+           *(jax.ShapeDtypeStruct((b,) + x.shape[1:], x.dtype) for x in leaves))
+  names = _state_names(model)
+  state = [{'name': n, 'shape': ['batch', x.shape[1]], 'dtype': str(x.dtype),
+            'meaning': m} for (n, m), x in zip(names, leaves)]
+  tokens = {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
+            'meaning': 'token ids (vocabs/vocab.json), read left to right'}
+  v = len(task.vocab)
+  return {
+      'step': (step, specs, {
+          'inputs': [tokens, *state],
+          'outputs': [{'name': 'logits', 'shape': ['batch', 'time', v],
+                       'dtype': 'float32',
+                       'meaning': 'the next token\'s logits at every position'},
+                      *state]}),
+      'predict': (predict, specs, {
+          'inputs': [tokens, *state],
+          'outputs': [{'name': 'probabilities', 'shape': ['batch', v],
+                       'dtype': 'float32',
+                       'meaning': 'the next token\'s probabilities after '
+                                  'the last token'}, *state]}),
+  }
+
+
+def _state_names(model) -> list[tuple[str, str]]:
+  """(name, meaning) of each leaf of the model's carry, in order: layer by
+  layer, an LSTM's c before its h."""
+  cell = model._make_stack(parent=None).make_cell()  # pylint: disable=protected-access
+  count = len(jax.tree.leaves(cell.initial_carry(1)))
+  parts = ([('c', 'memory cell c_t'), ('h', 'hidden state h_t')]
+           if isinstance(cell, cells.LSTM) else
+           [(f's{i}', f'state part {i}') for i in range(count)] if count > 1
+           else [('h', 'state h_t')])
+  return [(f'layer{layer}_{n}', f'layer {layer}: {m} (zeros to start)')
+          for layer in range(model.num_layers) for n, m in parts]
 
 
 def write_outputs(task: LMTask, params, predictions, directory: str) -> dict:
@@ -297,7 +376,14 @@ def write_outputs(task: LMTask, params, predictions, directory: str) -> dict:
 
 def predict(task: LMTask, params, prefixes: list[str]) -> list[str]:
   """Each prefix continued by the trained model (config.generate says how),
-  on one line: newlines and tabs it generates are escaped (\\n, \\t)."""
-  return [readers.escape_field(generate(task, params, prefix, task.config.seed,
-                                        what=f'input line {i}'))
-          for i, prefix in enumerate(prefixes, 1)]
+  on one line: newlines and tabs it generates are escaped (\\n, \\t).
+  With `predict.stateful`, each prefix is read from the state the previous
+  one left (its generated continuation is not read on): a stream."""
+  results, carry = [], None
+  for i, prefix in enumerate(prefixes, 1):
+    what = f'input line {i}'
+    results.append(readers.escape_field(generate(
+        task, params, prefix, task.config.seed, what=what, carry=carry)))
+    if task.config.predict.stateful:
+      _, carry = read(task, params, prefix, carry, what)
+  return results

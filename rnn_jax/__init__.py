@@ -1,5 +1,9 @@
 """rnn_jax: recurrent networks in JAX, from the lecture's equations up."""
 
+from rnn_jax.api import evaluate
+from rnn_jax.api import get_config
+from rnn_jax.api import load
+from rnn_jax.api import train
 from rnn_jax import cells
 from rnn_jax import crf
 from rnn_jax import decoding

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+from typing import Any
 
 import ml_collections
 
@@ -55,9 +56,23 @@ def parse_value(field: str, text: str, current):
                      f'{kind.__name__}') from None
 
 
+def check_value(field: str, value, current):
+  """A Python value for a field holding `current`: the same type (an int
+  where a float is), else an InputError naming the field."""
+  kind = type(current)
+  if kind is float and type(value) is int:
+    return float(value)
+  if current is None or type(value) is kind:
+    return value
+  raise InputError(f'config field {field}={value!r}: expected a value of '
+                   f'type {kind.__name__}, got {type(value).__name__}')
+
+
 def apply_overrides(config: ml_collections.ConfigDict,
-                    overrides: dict[str, str]) -> ml_collections.ConfigDict:
-  """Returns a copy of `config` with `{'a.b': 'text'}` overrides applied."""
+                    overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+  """Returns a copy of `config` with `{'a.b': value}` overrides applied: a
+  string is parsed as the field's type (the command line's text), any
+  other value must have that type."""
   config = ml_collections.ConfigDict(config.to_dict())
   fields = flatten(config)
   for field, text in overrides.items():
@@ -69,7 +84,8 @@ def apply_overrides(config: ml_collections.ConfigDict,
     node = config
     for group in groups:
       node = node[group]
-    node[key] = parse_value(field, text, fields[field])
+    node[key] = (parse_value(field, text, fields[field]) if isinstance(text, str)
+                 else check_value(field, text, fields[field]))
   return config
 
 

@@ -14,6 +14,7 @@ import importlib.metadata
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from typing import Any, Protocol
@@ -22,8 +23,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from rnn_jax import configlib
 from rnn_jax import distributed
-from rnn_jax import host
 from rnn_jax import training
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
@@ -42,7 +43,9 @@ class Experiment(Protocol):
   (one result per row of an evaluation batch). `PREDICTION_FILES` name
   the files `write_outputs` writes per split ('{split}_...'), which
   cross-validation concatenates over the folds; a true
-  `DISPATCH_ON_CALLING_THREAD` asks for `host.dispatch_on_calling_thread`.
+  `DISPATCH_ON_CALLING_THREAD` asks launch.py, which owns its process, for
+  `host.dispatch_on_calling_thread` (the driver changes no process-wide
+  setting: it also runs inside a user's own process, `rnn_jax.train`).
   """
   NAME: str
   DEFAULT_PRESET: str
@@ -67,8 +70,6 @@ def train(experiment, config, workdir: str) -> dict[str, Any]:
   """Trains (or resumes) and evaluates; writes the experiment's outputs and
   summary.json. With data.cv_folds > 1 and data.fold = -1, every fold is
   a run of its own in <workdir>/fold<k>, and the summary their mean."""
-  if getattr(experiment, 'DISPATCH_ON_CALLING_THREAD', False):
-    host.dispatch_on_calling_thread()
   validate(experiment, config)
   dc = config.data
   if dc.get('cv_folds') and dc.fold < 0:
@@ -102,14 +103,119 @@ def evaluate(experiment, config, workdir: str,
                  {**labels(experiment, config), 'checkpoint': step, **final})
 
 
+def load(experiment, config, workdir: str, step: int | None = None):
+  """(task, params, step) of a trained workdir, from it alone (no data):
+  the reported checkpoint's params, or those of `step`."""
+  _one_fold(config, workdir)
+  vocabs = load_vocabs(workdir, experiment.NAME)
+  params, step = training.load_params(workdir, step)
+  return experiment.make_task(config, None, workdir, vocabs), params, step
+
+
+def check_inputs(lines: list[str], source: str):
+  """Prediction inputs: at least one, none empty (`source` names them)."""
+  if not lines:
+    raise InputError(f'{source}: no input to predict from')
+  for number, line in enumerate(lines, 1):
+    if not isinstance(line, str) or not line.strip():
+      raise InputError(f'{source}:{number}: an empty input line')
+
+
 def predict(experiment, config, workdir: str, lines: list[str],
             step: int | None = None) -> list[str]:
   """One result per input line, from the workdir alone (no data)."""
-  _one_fold(config, workdir)
-  vocabs = load_vocabs(workdir, experiment.NAME)
-  params, _ = training.load_params(workdir, step)
-  task = experiment.make_task(config, None, workdir, vocabs)
+  task, params, _ = load(experiment, config, workdir, step)
   return experiment.predict(task, params, lines)
+
+
+def workdir_experiment(workdir: str) -> str:
+  """The experiment a trained workdir holds (from its config's preset)."""
+  import experiments  # pylint: disable=g-import-not-at-top
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(path):
+    raise InputError(f'no config.json in {workdir}: nothing trained there')
+  try:
+    with open(path, encoding='utf-8') as f:
+      preset = json.load(f).get('preset')
+  except (ValueError, AttributeError):
+    raise InputError(f'{path}: not a run\'s config') from None
+  if preset not in experiments.preset_names():
+    raise InputError(f'{path}: preset {preset!r} names no experiment; give '
+                     'the experiment')
+  return experiments.get_preset(preset).EXPERIMENT
+
+
+def saved_config(experiment, workdir: str, overrides: dict[str, Any]):
+  """The config a trained workdir was trained with, plus `overrides` of
+  anything but the model (whose shapes the checkpoint fixes), validated."""
+  import experiments  # pylint: disable=g-import-not-at-top
+  saved = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(saved):
+    raise InputError(f'no config.json in {workdir}: nothing trained there')
+  model_fields = sorted(f for f in overrides if f.startswith('model.'))
+  if model_fields:
+    raise InputError(f'--config.{model_fields[0]}: the model comes from '
+                     f'{workdir} (its checkpoints fix it)')
+  base = experiment.get_config()
+  try:
+    with open(saved, encoding='utf-8') as f:
+      fields = configlib.flatten(base.__class__(json.load(f)))
+    trained = fields.get('preset')
+    if (trained in experiments.preset_names()
+        and experiments.get_preset(trained).EXPERIMENT != experiment.NAME):
+      raise InputError(f'{workdir} holds a --experiment='
+                       f'{experiments.get_preset(trained).EXPERIMENT} run, '
+                       f'not {experiment.NAME}')
+    base.update_from_flattened_dict(fields)
+  except (ValueError, KeyError, TypeError) as e:
+    raise InputError(f'{saved}: not a config of --experiment='
+                     f'{experiment.NAME} ({str(e).splitlines()[0][:120]})'
+                     ) from None
+  config = configlib.apply_overrides(base, overrides)
+  validate(experiment, config)
+  return config
+
+
+EXPORT = 'export'   # <workdir>/export/: serialized functions, signature
+
+
+def export(experiment, config, workdir: str, step: int | None = None) -> str:
+  """Writes the reported checkpoint's (or `step`'s) functions, each
+  `jax.export`ed with the weights inside and the recurrent state as explicit
+  inputs and outputs, to <workdir>/export/<name>.jax (`Exported.serialize()`
+  bytes), with signature.json (every input and output: shape, dtype,
+  meaning) and the vocabularies. Returns the folder. Loading needs only
+  jax: `jax.export.deserialize(bytes).call(*inputs)` returns the tuple of
+  outputs (README, Export)."""
+  from jax import export as jax_export  # pylint: disable=g-import-not-at-top
+  if not hasattr(experiment, 'exports'):
+    raise InputError(f'--mode=export: not available for --experiment='
+                     f'{experiment.NAME} yet (lm and classify export)')
+  task, params, step = load(experiment, config, workdir, step)
+  params = jax.tree.map(jax.numpy.asarray, params)  # constants of the export
+  folder = os.path.join(workdir, EXPORT)
+  tmp = folder + '.tmp'
+  if os.path.isdir(tmp):
+    shutil.rmtree(tmp)
+  os.makedirs(os.path.join(tmp, VOCABS))
+  signature = {'experiment': experiment.NAME, 'checkpoint': step,
+               'jax_version': jax.__version__, 'functions': {}}
+  for name, (fn, specs, described) in experiment.exports(task, params).items():
+    exported = jax_export.export(jax.jit(fn))(*specs)
+    with open(os.path.join(tmp, f'{name}.jax'), 'wb') as f:
+      f.write(exported.serialize())
+    signature['functions'][name] = described
+  with open(os.path.join(tmp, 'signature.json'), 'w', encoding='utf-8') as f:
+    json.dump(signature, f, indent=2)
+  for vocab in os.listdir(os.path.join(workdir, VOCABS)):
+    shutil.copy(os.path.join(workdir, VOCABS, vocab),
+                os.path.join(tmp, VOCABS, vocab))
+  if os.path.isdir(folder):  # replaced whole, never half-written
+    shutil.rmtree(folder)
+  os.replace(tmp, folder)
+  print(f'exported {", ".join(signature["functions"])} of step {step} to '
+        f'{folder}', flush=True)
+  return folder
 
 
 def labels(experiment, config) -> dict[str, Any]:

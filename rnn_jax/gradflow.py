@@ -32,6 +32,7 @@ import numpy as np
 
 from rnn_jax import distributed
 from rnn_jax import plots
+from rnn_jax import records
 
 FILE = 'grad_flow.jsonl'
 # Cells whose W_hh is the lecture's: their spectral radius is recorded.
@@ -138,22 +139,18 @@ class Recorder:
 
 
 def read(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return records.read(os.path.join(workdir, FILE))
 
 
 def plot(workdir: str):
   """plots/grad_flow.png: the norm against t, one curve per recorded step
   (log scale); beside it the spectral radius of W_hh where recorded."""
-  records = read(workdir)
-  if not records:
+  rows = read(workdir)
+  if not rows:
     return
   series = {f'step {r["step"]}': list(enumerate(r['norms'], start=1))
-            for r in records}
-  radius = [(r['step'], r['spectral_radius']) for r in records
+            for r in rows}
+  radius = [(r['step'], r['spectral_radius']) for r in rows
             if 'spectral_radius' in r]
   plots.curves(os.path.join(workdir, 'plots', 'grad_flow.png'), series,
                xlabel='time step t', ylabel='||dL/dh_t||',

@@ -39,6 +39,7 @@ from rnn_jax import configlib
 from rnn_jax import distributed
 from rnn_jax import gradflow
 from rnn_jax import optim
+from rnn_jax import records
 from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
 
@@ -214,7 +215,7 @@ class MetricWriter:
     self.active = distributed.is_primary()  # one writer per run
     if not self.active:
       return
-    keep_records(self.path, resume_step)
+    records.keep(self.path, resume_step)
     from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
     self.tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
                             purge_step=resume_step + 1)
@@ -234,25 +235,8 @@ class MetricWriter:
       self.tb.close()
 
 
-def keep_records(path: str, last_step: int):
-  """Drops a JSON-lines file's records after `last_step` (those written
-  after the checkpoint a run resumes from: it writes them again)."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    kept = [line for line in f
-            if line.strip() and json.loads(line)['step'] <= last_step]
-  with open(path + '.tmp', 'w') as f:
-    f.writelines(kept)
-  os.replace(path + '.tmp', path)
-
-
 def read_metrics(workdir: str) -> list[dict[str, float]]:
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return records.read(os.path.join(workdir, 'metrics.jsonl'))
 
 
 def plot_curves(workdir: str):
@@ -260,15 +244,15 @@ def plot_curves(workdir: str):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  records = read_metrics(workdir)
+  rows = read_metrics(workdir)
   os.makedirs(os.path.join(workdir, 'plots'), exist_ok=True)
-  names = sorted({k.split('/', 1)[1] for r in records for k in r
+  names = sorted({k.split('/', 1)[1] for r in rows for k in r
                   if '/' in k and k.split('/', 1)[0] in ('train', 'valid')}
                  - {'num_targets'})
   for name in names:
     fig, ax = plt.subplots(figsize=(6, 4))
     for split in ('train', 'valid'):
-      points = [(r['step'], r[f'{split}/{name}']) for r in records
+      points = [(r['step'], r[f'{split}/{name}']) for r in rows
                 if f'{split}/{name}' in r and math.isfinite(r[f'{split}/{name}'])]
       if points:
         ax.plot(*zip(*points), label=split, marker='o' if split == 'valid' else None)
@@ -589,7 +573,7 @@ def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
   writer = MetricWriter(workdir, start_step)
   grad_flow = gradflow.Recorder(task, workdir, tc.grad_flow_every_steps)
   if grad_flow.active:
-    keep_records(grad_flow.path, start_step)
+    records.keep(grad_flow.path, start_step)
     if start_step == 0:
       grad_flow.record(0, state.params)
 
