@@ -1,4 +1,4 @@
-"""Deep and bidirectional stacks of cells (time-major)."""
+"""Deep and bidirectional stacks of cells."""
 
 from __future__ import annotations
 
@@ -108,6 +108,8 @@ class RNNStack(nn.Module):
   scan: str = 'auto'  # linear cells: parallel | sequential, see recurrence.run
   block: str = 'stack'  # stack | residual (see above)
   mlp_ratio: int = 4  # residual blocks: the MLP's width / the stream's
+  time_major: bool = False  # inputs, masks and outputs [T, B, ...], not
+                            # [B, T, ...] (the models use it inside)
 
   @property
   def num_directions(self) -> int:
@@ -130,14 +132,35 @@ class RNNStack(nn.Module):
                  for _ in range(self.num_layers * self.num_directions))
 
   @nn.compact
-  def __call__(self, xs, carry=None, *, mask=None, resets=None,
-               train: bool = False):
-    """xs [T, B, D] (or [T, B] one-hot ids, see `one_hot_size`) ->
-    (ys [T, B, H * num_directions], final carry).
+  def __call__(self, xs, carry=None, *, lengths=None, mask=None, resets=None,
+               train: bool = False, return_carries: bool = False):
+    """xs [B, T, D] (or [B, T] one-hot ids, see `one_hot_size`) ->
+    (ys [B, T, H * num_directions], final carry); with `time_major`, xs, ys
+    and the masks are [T, B, ...].
 
-    mask [T, B]: False on padding (see `recurrence.run`); resets [T, B]:
-    True where a segment starts, every layer restarting from its initial
-    carry there (see `recurrence.run`)."""
+    lengths [B]: each row's real steps, the rest padding (or mask [B, T],
+    False on padding; see `recurrence.run`). resets [B, T]: True where a
+    segment starts, every layer restarting from its initial carry there
+    (see `recurrence.run`). `return_carries` also returns each (layer,
+    direction)'s carry after every step, ordered as the carry, each leaf
+    with the time axis where the inputs have it (see `recurrence.run`)."""
+    if lengths is not None:
+      if mask is not None:
+        raise ValueError('give lengths or mask, not both')
+      mask = recurrence.lengths_to_mask(lengths, xs.shape[0 if self.time_major
+                                                          else 1])
+      if not self.time_major:
+        mask = mask.T
+    if self.time_major:
+      return self._time_major(xs, carry, mask, resets, train, return_carries)
+    swap = lambda x: None if x is None else jnp.swapaxes(x, 0, 1)
+    out = self._time_major(swap(xs), carry, swap(mask), swap(resets), train,
+                           return_carries)
+    return (swap(out[0]), out[1],
+            *([jax.tree.map(swap, out[2])] if return_carries else []))
+
+  def _time_major(self, xs, carry, mask, resets, train, return_carries):
+    """`__call__` on time-major arrays."""
     if self.block not in BLOCKS:
       raise ValueError(f'block must be one of {BLOCKS}, got {self.block!r}')
     cell = self.make_cell()
@@ -163,7 +186,7 @@ class RNNStack(nn.Module):
       kernel = self.param('input_kernel', nn.initializers.lecun_normal(),
                           (width, self.output_size))
       xs = kernel[xs] if xs.ndim == 2 else xs @ kernel
-    new_carry = []
+    new_carry, carries = [], []
     for layer in range(self.num_layers):
       stream = xs
       if residual:
@@ -180,15 +203,18 @@ class RNNStack(nn.Module):
         if train:
           params = self._drop_weights(params)
           state_mask = self._state_mask(cell, carry[index])
-        final, ys = recurrence.run(cell, params, xs, carry=carry[index],
+        out = recurrence.run(cell, params, xs, carry=carry[index],
                                    mask=mask, reverse=bool(direction),
                                    unroll=self.unroll,
                                    remat_chunk=self.remat_chunk,
                                    cudnn=self.cudnn, scan=self.scan,
-                                   resets=resets, state_mask=state_mask,
-                                   perturb=None if index else perturb)
-        new_carry.append(final)
-        outputs.append(ys)
+                             resets=resets, state_mask=state_mask,
+                             perturb=None if index else perturb,
+                             return_carries=return_carries)
+        new_carry.append(out[0])
+        outputs.append(out[1])
+        if return_carries:
+          carries.append(out[2])
       xs = jnp.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
       if residual:
         xs = stream + drop(xs)
@@ -199,6 +225,8 @@ class RNNStack(nn.Module):
       xs = nn.LayerNorm(name='output_norm')(xs)
       if mask is not None:  # padding stays zero, as in the plain stack
         xs = jnp.where(mask[:, :, None], xs, 0)
+    if return_carries:
+      return xs, tuple(new_carry), tuple(carries)
     return xs, tuple(new_carry)
 
   def _drop_weights(self, params):

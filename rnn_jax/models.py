@@ -89,6 +89,7 @@ class LanguageModel(nn.Module):
 
   def _make_stack(self, parent):
     return layers.RNNStack(
+        time_major=True,
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, dropout=self.dropout,
         **{k: getattr(self, k) for k in layers.REGULARISERS},
@@ -161,8 +162,8 @@ class MemoryModel(nn.Module):
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, activation=self.activation,
         unroll=self.unroll, scan=self.scan,
-        one_hot_size=self.one_hot_size)(jnp.swapaxes(inputs, 0, 1))
-    hs = jnp.swapaxes(hs, 0, 1) if self.every_step else hs[-1]
+        one_hot_size=self.one_hot_size)(inputs)                  # [B, T, H]
+    hs = hs if self.every_step else hs[:, -1]
     return nn.Dense(self.outputs)(hs)
 
 
@@ -215,6 +216,7 @@ class Classifier(nn.Module):
 
   def _stack(self, parent):
     return layers.RNNStack(
+        time_major=True,
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, bidirectional=self.bidirectional,
         dropout=self.dropout, activation=self.activation,
@@ -303,9 +305,11 @@ class Tagger(nn.Module):
     if self.char_vocab_size:
       self.char_embed = nn.Embed(self.char_vocab_size, self.char_embed_size)
       self.char_rnn = layers.RNNStack(
+          time_major=True,
           cell=self.cell, hidden_size=self.char_hidden_size,
           bidirectional=True, unroll=self.unroll, scan=self.scan)
     self.stack = layers.RNNStack(
+        time_major=True,
         cell=self.cell, hidden_size=self.hidden_size,
         num_layers=self.num_layers, bidirectional=self.bidirectional,
         dropout=self.dropout, unroll=self.unroll, scan=self.scan,
@@ -425,6 +429,7 @@ class Seq2Seq(nn.Module):
     self.source_embed = nn.Embed(self.source_vocab_size, self.embed_size)
     self.target_embed = nn.Embed(self.target_vocab_size, self.embed_size)
     self.encoder = layers.RNNStack(
+        time_major=True,
         cell=self.encoder_cell, hidden_size=self.encoder_hidden_size,
         num_layers=self.encoder_layers, bidirectional=self.bidirectional,
         dropout=self.dropout, unroll=self.unroll, scan=self.scan,
@@ -434,6 +439,7 @@ class Seq2Seq(nn.Module):
     if self.hierarchical:
       self.position_embed = nn.Embed(self.max_statements, memory_size)
       self.statement_encoder = layers.RNNStack(
+          time_major=True,
           cell=self.encoder_cell, hidden_size=self.encoder_hidden_size,
           bidirectional=self.bidirectional, unroll=self.unroll,
           scan=self.scan)

@@ -188,20 +188,42 @@ def test_rematerialisation_shrinks_the_backward_pass_memory():
     *[(n, 'stack') for n in CELL_NAMES], ('mingru', 'residual')])
 @pytest.mark.parametrize('bidirectional', [False, True])
 def test_padded_batch_equals_each_sequence_alone(name, block, bidirectional):
+  """The stack's batch-major API: a padded batch with its lengths gives each
+  sequence's outputs and final carry alone; time-major with a mask is the
+  same computation; with return_carries, each (layer, direction)'s carries
+  end in its final carry at the sequence's last step."""
   stack = layers.RNNStack(cell=name, hidden_size=H, num_layers=2,
                           bidirectional=bidirectional, block=block)
-  xs = jax.random.normal(jax.random.PRNGKey(1), (T, B, D))
-  mask = recurrence.lengths_to_mask(jnp.asarray(LENGTHS), T)
-  variables = stack.init(jax.random.PRNGKey(2), xs, mask=mask)
+  xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
+  lengths = jnp.asarray(LENGTHS)
+  variables = stack.init(jax.random.PRNGKey(2), xs, lengths=lengths)
   # Garbage in the padding must not matter.
-  xs_noisy = jnp.where(mask[..., None], xs, 1e3)
-  ys, carry = stack.apply(variables, xs_noisy, mask=mask)
+  valid = (jnp.arange(T)[None, :] < lengths[:, None])[..., None]
+  xs_noisy = jnp.where(valid, xs, 1e3)
+  ys, carry = stack.apply(variables, xs_noisy, lengths=lengths)
   for b, length in enumerate(LENGTHS):
-    ys_b, carry_b = stack.apply(variables, xs[:length, b:b + 1])
-    np.testing.assert_allclose(ys[:length, b], ys_b[:, 0], atol=1e-5)
-    np.testing.assert_array_equal(ys[length:, b], 0.0)
+    ys_b, carry_b = stack.apply(variables, xs[b:b + 1, :length])
+    np.testing.assert_allclose(ys[b, :length], ys_b[0], atol=1e-5)
+    np.testing.assert_array_equal(ys[b, length:], 0.0)
     chex.assert_trees_all_close(jax.tree.map(lambda c: c[b:b + 1], carry),
                                 carry_b, atol=1e-5)
+  time_major = stack.clone(time_major=True)
+  mask = recurrence.lengths_to_mask(lengths, T)
+  ys_t, carry_t = time_major.apply(variables, jnp.swapaxes(xs_noisy, 0, 1),
+                                   mask=mask)
+  np.testing.assert_array_equal(jnp.swapaxes(ys_t, 0, 1), ys)
+  chex.assert_trees_all_equal(carry_t, carry)
+  ys_c, carry_c, carries = stack.apply(variables, xs_noisy, lengths=lengths,
+                                       return_carries=True)
+  np.testing.assert_array_equal(ys_c, ys)
+  assert len(carries) == len(carry)
+  for index, (final, steps) in enumerate(zip(carry_c, carries)):
+    backward = bidirectional and index % 2
+    for b, length in enumerate(LENGTHS):
+      last = 0 if backward else length - 1
+      chex.assert_trees_all_close(
+          jax.tree.map(lambda c: c[b, last], steps),
+          jax.tree.map(lambda c: c[b], final), atol=1e-6)
 
 
 def test_rnn_without_recurrence_is_the_mlp():

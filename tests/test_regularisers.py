@@ -107,7 +107,8 @@ def test_recurrent_dropout_draws_one_mask_per_sequence(monkeypatch):
   calls = _captured_runs(monkeypatch)
   batch, rate = 64, 0.25
   stack = layers.RNNStack(cell='gru', hidden_size=32, num_layers=2,
-                          bidirectional=True, recurrent_dropout=rate)
+                          bidirectional=True, recurrent_dropout=rate,
+                          time_major=True)
   xs = jnp.ones((T, batch, D))
   params = stack.init(jax.random.PRNGKey(0), xs)
   calls.clear()
@@ -137,7 +138,7 @@ def test_weight_dropout_masks_w_hh_once_and_zeroes_its_gradient(monkeypatch,
   calls = _captured_runs(monkeypatch)
   rate = 0.5
   stack = layers.RNNStack(cell='lstm', hidden_size=16, weight_dropout=rate,
-                          cudnn=cudnn)
+                          cudnn=cudnn, time_major=True)
   xs = jax.random.normal(jax.random.PRNGKey(2), (T, B, D))
   params = stack.init(jax.random.PRNGKey(0), xs)
   rngs = {'dropout': jax.random.PRNGKey(3)}
@@ -159,7 +160,8 @@ def test_weight_dropout_masks_w_hh_once_and_zeroes_its_gradient(monkeypatch,
   np.testing.assert_array_equal(g[dropped], 0.0)
   assert (g[~dropped] != 0).mean() > 0.99
   # The same outputs as the stack without dropout given that matrix.
-  plain = layers.RNNStack(cell='lstm', hidden_size=16, cudnn=cudnn)
+  plain = layers.RNNStack(cell='lstm', hidden_size=16, cudnn=cudnn,
+                          time_major=True)
   masked = jax.tree.map(lambda x: x, params)
   masked['params']['layer0']['W_hh'] = jnp.asarray(used)
   np.testing.assert_allclose(stack.apply(params, xs, train=True, rngs=rngs)[0],
@@ -175,7 +177,7 @@ def test_variational_dropout_is_one_mask_per_sequence():
   def outputs(variational):
     stack = layers.RNNStack(cell='rnn', hidden_size=32, num_layers=2,
                             recurrent=False, dropout=0.5,
-                            variational=variational)
+                            variational=variational, time_major=True)
     params = stack.init(jax.random.PRNGKey(0), xs)
     return np.asarray(stack.apply(params, xs, train=True, rngs={
         'dropout': jax.random.PRNGKey(1)})[0])
