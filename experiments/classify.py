@@ -74,6 +74,10 @@ def get_config() -> ml_collections.ConfigDict:
       split_seed=0,          # fixes carved-off splits and the folds
       valid_fraction=0.1,    # carved off train when there is no valid split
       test_fraction=0.1,     # likewise for test (no test split, no folds)
+      valid_as_test=False,   # the valid split is the one reported (GLUE
+                             # SST-2's dev set): it becomes test (a test split
+                             # is dropped) and valid, to select by, is carved
+                             # off train (data.valid_fraction)
       train='',              # label<TAB>text files, for name=files
       valid='',
       test='',

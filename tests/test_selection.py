@@ -140,3 +140,31 @@ def test_bad_selection_fields_are_one_line_errors(tmp_path, field, value,
   assert result.returncode == 2
   line, = result.stderr.strip().splitlines()
   assert message in line and field in line, line
+
+
+def test_valid_as_test_reports_the_valid_split_and_selects_on_train(tmp_path):
+  """data.valid_as_test (GLUE SST-2, whose dev set is the reported split):
+  the given valid split is scored as test, and selection reads a valid
+  split carved off train."""
+  tiny_data(tmp_path / 'data')
+  dev = tmp_path / 'data' / 'dev.tsv'
+  dev.write_text(''.join(f'{"ab"[i % 2]}\tword{i % 5} other{i % 2}\n'
+                         for i in range(14)))
+  workdir = tmp_path / 'run'
+  result = run_launcher('--experiment=classify', f'--workdir={workdir}',
+                        *tiny_args('classify', tmp_path / 'data',
+                                   train__eval_steps=0),
+                        f'--config.data.valid={dev}',
+                        '--config.data.valid_as_test=true',
+                        '--config.train.select_by=valid/accuracy')
+  assert result.returncode == 0, result.stderr
+  summary = read_summary(workdir)
+  assert summary['test/num_targets'] == 14       # the dev file
+  # 60 train lines: 10% test is not carved (there is one), 10% valid is.
+  assert summary['valid/num_targets'] == 6
+  result = run_launcher('--experiment=classify', f'--workdir={tmp_path}/w2',
+                        *tiny_args('classify', tmp_path / 'data'),
+                        '--config.data.valid_as_test=true')
+  assert result.returncode == 2
+  assert 'data.valid_as_test' in result.stderr and 'no valid split' in (
+      result.stderr)
