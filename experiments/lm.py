@@ -227,13 +227,11 @@ class LMTask:
         mutable=['intermediates'] if regularise else [])
     nll, count = metrics.cross_entropy(logits, batch['targets'],
                                        batch.get('mask'))
-    # Per token: summed over the steps with the loss (sequence_sum).
-    steps = (batch['inputs'].shape[1] if tc.loss_reduction == 'sequence_sum'
-             else 1)
     if tc.loss_reduction == 'sequence_sum':
       loss = nll / batch['inputs'].shape[0]
+      steps = batch['inputs'].shape[1]  # the penalties summed like the loss
     else:
-      loss = nll / count
+      loss, steps = nll / count, 1
     if regularise:
       top = sown['intermediates']
       (hs,), (dropped,) = top['outputs'], top['dropped']   # [T, B, H]

@@ -144,6 +144,18 @@ def tiny_data(folder):
   return folder
 
 
+def error_line(experiment, tmp_path, *flags) -> str:
+  """The one line a refused tiny run of `experiment` (on `tiny_data`, with
+  `flags` added) prints; it must exit with status 2."""
+  tiny_data(tmp_path / 'data')
+  result = run_launcher(f'--experiment={experiment}',
+                        f'--workdir={tmp_path}/refused',
+                        *tiny_args(experiment, tmp_path / 'data'), *flags)
+  assert result.returncode == 2, (result.stdout, result.stderr)
+  line, = result.stderr.strip().splitlines()
+  return line
+
+
 def tiny_args(experiment, folder, swept=(), **overrides):
   """--config flags of `experiment`'s tiny run on `tiny_data(folder)`: two
   steps unless `overrides` ('train__max_steps': n) say otherwise; fields in

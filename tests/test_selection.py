@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import read_summary, run_launcher, tiny_args, tiny_data
+from conftest import error_line, read_summary, run_launcher, tiny_args
+from conftest import tiny_data
 from rnn_jax import training
 
 
@@ -133,12 +134,7 @@ def test_the_selected_checkpoint_is_the_best_and_reports_its_metrics(
 ])
 def test_bad_selection_fields_are_one_line_errors(tmp_path, field, value,
                                                   message):
-  tiny_data(tmp_path / 'data')
-  result = run_launcher('--experiment=classify', f'--workdir={tmp_path}/w',
-                        *tiny_args('classify', tmp_path / 'data'),
-                        f'--config.train.{field}={value}')
-  assert result.returncode == 2
-  line, = result.stderr.strip().splitlines()
+  line = error_line('classify', tmp_path, f'--config.train.{field}={value}')
   assert message in line and field in line, line
 
 
@@ -162,9 +158,5 @@ def test_valid_as_test_reports_the_valid_split_and_selects_on_train(tmp_path):
   assert summary['test/num_targets'] == 14       # the dev file
   # 60 train lines: 10% test is not carved (there is one), 10% valid is.
   assert summary['valid/num_targets'] == 6
-  result = run_launcher('--experiment=classify', f'--workdir={tmp_path}/w2',
-                        *tiny_args('classify', tmp_path / 'data'),
-                        '--config.data.valid_as_test=true')
-  assert result.returncode == 2
-  assert 'data.valid_as_test' in result.stderr and 'no valid split' in (
-      result.stderr)
+  line = error_line('classify', tmp_path, '--config.data.valid_as_test=true')
+  assert 'data.valid_as_test' in line and 'no valid split' in line, line

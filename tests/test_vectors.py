@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import read_summary, run_launcher, tiny_args, tiny_data
+from conftest import error_line, read_summary, run_launcher, tiny_args
+from conftest import tiny_data
 from rnn_jax import training
 from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
@@ -104,22 +105,13 @@ def test_a_run_starts_from_the_vectors_and_reports_their_coverage(tmp_path,
 ])
 def test_bad_embedding_fields_are_one_line_errors(tmp_path, field, value,
                                                   message):
-  tiny_data(tmp_path / 'data')
-  result = run_launcher('--experiment=classify', f'--workdir={tmp_path}/w',
-                        *tiny_args('classify', tmp_path / 'data'),
-                        f'--config.model.{field}={value}')
-  assert result.returncode == 2
-  line, = result.stderr.strip().splitlines()
+  line = error_line('classify', tmp_path, f'--config.model.{field}={value}')
   assert message in line and field in line, line
 
 
 def test_a_dimension_mismatch_stops_the_run_with_one_line(tmp_path):
-  tiny_data(tmp_path / 'data')
   path, _ = _vectors_file(tmp_path, dim=5)
-  result = run_launcher('--experiment=classify', f'--workdir={tmp_path}/w',
-                        *tiny_args('classify', tmp_path / 'data'),
-                        f'--config.model.pretrained_embeddings={path}')
-  assert result.returncode == 2
-  line, = result.stderr.strip().splitlines()
+  line = error_line('classify', tmp_path,
+                    f'--config.model.pretrained_embeddings={path}')
   assert f'{path}:1: 5-dimensional vectors, but model.embed_size=8' in line
-  assert not (tmp_path / 'w' / 'checkpoints').exists()
+  assert not (tmp_path / 'refused' / 'checkpoints').exists()

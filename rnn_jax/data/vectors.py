@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rnn_jax import configlib
 from rnn_jax.errors import InputError
 
 
@@ -118,10 +119,7 @@ def check(config, embed_size_field: str = 'model.embed_size'):
     if not os.path.isfile(m.pretrained_embeddings):
       raise InputError('config field model.pretrained_embeddings: no such '
                        f'file: {m.pretrained_embeddings}')
-    size = config
-    for part in embed_size_field.split('.'):
-      size = size[part]
-    if not size:
+    if not configlib.flatten(config)[embed_size_field]:
       raise InputError('config field model.pretrained_embeddings: the model '
                        f'has no embedding ({embed_size_field}=0)')
 
