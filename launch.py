@@ -3,14 +3,15 @@
 uses a trained workdir: --mode=eval [--checkpoint=STEP] | --mode=predict
 [--input=TEXT | --input_file=PATH | < PATH]
 or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
-[--sweep_parallel=N] [--sweep_dry_run]"""
+[--sweep_parallel=N] [--sweep_dry_run]
+--help [--experiment=NAME]: each config field's default, meaning and values"""
 
 import os
 import sys
 
 from absl import flags
 
-import experiments
+from rnn_jax import experiments
 from rnn_jax import configlib
 from rnn_jax import distributed
 from rnn_jax import driver
@@ -55,7 +56,8 @@ flags.DEFINE_bool('distributed', False, 'Multi-process run on a cluster '
                   'further flags.')
 
 
-def _help() -> str:
+def _help(experiment: str | None) -> str:
+  """The launcher's help; config fields of `experiment` only, if given."""
   lines = [__doc__, '', 'experiments:']
   for name in experiments.EXPERIMENTS:
     module = experiments.get_experiment(name)
@@ -65,11 +67,10 @@ def _help() -> str:
     preset = experiments.get_preset(name)
     lines.append(f'  {name:26s} [{preset.EXPERIMENT}] '
                  f'{preset.__doc__.strip().splitlines()[0]}')
-  for name in experiments.EXPERIMENTS:
-    lines += ['', f'config fields of --experiment={name} (defaults):']
-    for field, value in configlib.flatten(
-        experiments.get_experiment(name).get_config()).items():
-      lines.append(f'  --config.{field}={value!r}')
+  for name in [experiment] if experiment else experiments.EXPERIMENTS:
+    lines += ['', f'config fields of --experiment={name} (default, meaning, '
+              'allowed values; a preset changes the defaults):']
+    lines += configlib.describe(experiments.get_experiment(name).FIELDS)
   for kind in experiments.SWEEP_KINDS:
     lines += ['', f'{kind} (--{kind[:-1]}=NAME):']
     for name in experiments.sweep_names(kind):
@@ -103,7 +104,11 @@ def main(argv):
   host.keep_freed_memory()  # before JAX starts its threads
   FLAGS.unparse_flags()  # a second call in one process starts afresh
   if any(a in ('-h', '--help', '--helpfull') for a in argv[1:]):
-    print(_help())
+    named = [a.split('=', 1)[1] for a in argv[1:]
+             if a.startswith('--experiment=')]
+    if named:
+      experiments.get_experiment(named[-1])  # an unknown name: one line
+    print(_help(named[-1] if named else None))
     return 0
   overrides, rest = _split_argv(argv)
   if 'preset' in overrides:

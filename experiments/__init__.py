@@ -21,7 +21,7 @@ def get_experiment(name: str):
   if name not in EXPERIMENTS:
     raise InputError(f'unknown experiment {name!r}; choose one of '
                      f'{", ".join(EXPERIMENTS)}')
-  return importlib.import_module(f'experiments.{name}')
+  return importlib.import_module(f'{__name__}.{name}')
 
 
 def preset_names() -> list[str]:
@@ -34,7 +34,7 @@ def get_preset(name: str):
   if name not in preset_names():
     raise InputError(f'unknown preset {name!r}; choose one of '
                      f'{", ".join(preset_names())}')
-  return importlib.import_module(f'experiments.configs.{name}')
+  return importlib.import_module(f'{__name__}.configs.{name}')
 
 
 def sweep_names(kind: str) -> list[str]:
@@ -61,20 +61,23 @@ def get_sweep(name_or_path: str, kind: str):
     raise InputError(f'unknown {kind[:-1]} {name_or_path!r}; choose one of '
                      f'{", ".join(sweep_names(kind))}'
                      + (' or give a .py file' if kind == 'sweeps' else ''))
-  return importlib.import_module(f'experiments.{kind}.{name_or_path}')
+  return importlib.import_module(f'{__name__}.{kind}.{name_or_path}')
 
 
-def check_run(experiment: str, preset: str, overrides: dict[str, str]):
+def check_run(experiment: str, preset: str | None, overrides: dict):
   """Rejects what a run would reject before writing anything: an unknown
-  experiment, preset or field, a value of the wrong type or out of range."""
+  experiment, preset or field, a value of the wrong type or out of range.
+  No preset: the experiment's defaults."""
   from rnn_jax import configlib  # pylint: disable=g-import-not-at-top
   from rnn_jax import driver  # pylint: disable=g-import-not-at-top
   module = get_experiment(experiment)
-  preset_module = get_preset(preset)
-  if preset_module.EXPERIMENT != experiment:
-    raise InputError(f'preset {preset!r} is for --experiment='
-                     f'{preset_module.EXPERIMENT}, not {experiment}')
-  config = configlib.apply_overrides(preset_module.get_config(), overrides)
+  if preset:
+    preset_module = get_preset(preset)
+    if preset_module.EXPERIMENT != experiment:
+      raise InputError(f'preset {preset!r} is for --experiment='
+                       f'{preset_module.EXPERIMENT}, not {experiment}')
+  config = configlib.apply_overrides(
+      (preset_module if preset else module).get_config(), overrides)
   if hasattr(module, 'run'):   # the benchmark
     module.validate(config)
   else:

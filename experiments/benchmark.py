@@ -65,6 +65,7 @@ import numpy as np
 
 from rnn_jax import configlib
 from rnn_jax import host
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 NAME = 'benchmark'
@@ -98,24 +99,32 @@ DTYPES = ('float32', 'bfloat16')
 COMPILE_SHAPE = 'char_rnn_h256'  # compile_t<T> rows: this shape at T steps
 
 
+FIELDS = {
+    'seed': Field(0, 'the models\' initialisation and the batches'),
+    'benchmark.shapes': Field(
+        ','.join(s for s in SHAPES if s not in LONG_SHAPES),
+        "comma-separated rows of SHAPES, or 'long' (the long-sequence "
+        'group)'),
+    'benchmark.impls': Field(','.join(IMPLS), 'comma-separated '
+                             'implementations: ' + ', '.join(IMPLS)),
+    'benchmark.seconds': Field(5.0, 'timed steady state per row (at least '
+                               'min_steps steps)', at_least=0),
+    'benchmark.min_steps': Field(5, 'timed steps per row, at least',
+                                 at_least=1),
+    'benchmark.warmup_steps': Field(3, 'untimed steps after compilation',
+                                    at_least=0),
+    'benchmark.compile_steps': Field('35,350,3500', 'T of the compile-time '
+                                     "rows, comma-separated ('': none)"),
+    'benchmark.unroll': Field(0, "rnn_jax's scan unroll (0: the model "
+                              'default)', at_least=0),
+    'benchmark.dtype': Field('float32', "bfloat16: every implementation's "
+                             'mixed precision (rnn_jax model.dtype, flax '
+                             "cells' dtype, torch.autocast)", choices=DTYPES),
+}
+
+
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.benchmark = ml_collections.ConfigDict(dict(
-      shapes=','.join(s for s in SHAPES if s not in LONG_SHAPES),
-                                  # comma-separated names from SHAPES, or
-                                  # 'long' (the long-sequence group)
-      impls=','.join(IMPLS),
-      seconds=5.0,                # timed steady state per row (and at
-      min_steps=5,                # least min_steps steps)
-      warmup_steps=3,             # after compilation, not timed
-      compile_steps='35,350,3500',  # T of the compile-time rows ('' : none)
-      unroll=0,                   # rnn_jax's scan unroll; 0: the model default
-      dtype='float32',            # bfloat16: every implementation's mixed
-                                  # precision (rnn_jax model.dtype, flax
-                                  # cells' dtype, torch.autocast)
-  ))
-  return c
+  return configlib.build(FIELDS)
 
 
 def _names(value: str, known, field: str) -> list[str]:
@@ -145,12 +154,8 @@ def validate(config):
   b = config.benchmark
   _names(b.shapes, SHAPES, 'benchmark.shapes')
   _names(b.impls, IMPLS, 'benchmark.impls')
-  configlib.check_choices(config, {'benchmark.dtype': DTYPES})
+  configlib.check(config, FIELDS)
   _compile_steps(config)
-  configlib.check_at_least(config, {'benchmark.seconds': 0,
-                                    'benchmark.min_steps': 1,
-                                    'benchmark.warmup_steps': 0,
-                                    'benchmark.unroll': 0})
 
 
 def train_flops_per_token(shape: str) -> float:
@@ -196,7 +201,7 @@ def _jax_loop(step, state, data):
 def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
              scan='auto'):
   """The library's own step over `lm.LMTask`."""
-  from experiments import lm  # pylint: disable=g-import-not-at-top
+  from rnn_jax.experiments import lm  # pylint: disable=g-import-not-at-top
   from rnn_jax import optim  # pylint: disable=g-import-not-at-top
   from rnn_jax import training  # pylint: disable=g-import-not-at-top
   from rnn_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
@@ -332,7 +337,7 @@ def _torch(shape, num_steps, seed, unroll, dtype='float32', cell=None,
 
 
 _BUILDERS = {'rnn_jax': _rnn_jax, 'flax': _flax, 'torch': _torch}
-_IMPORTS = {'rnn_jax': ('jax', 'experiments.lm', 'rnn_jax.training'),
+_IMPORTS = {'rnn_jax': ('jax', 'rnn_jax.experiments.lm', 'rnn_jax.training'),
             'flax': ('jax', 'flax.linen', 'optax'), 'torch': ('torch',)}
 
 
@@ -413,7 +418,7 @@ def _in_process(spec: dict) -> dict:
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   result = subprocess.run(
       [sys.executable, '-c',
-       'from experiments import benchmark; benchmark._child()',
+       'from rnn_jax.experiments import benchmark; benchmark._child()',
        json.dumps(spec)], cwd=root, capture_output=True, text=True)
   rows = [line for line in result.stdout.splitlines() if line.startswith('ROW ')]
   if result.returncode != 0 or not rows:

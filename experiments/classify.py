@@ -26,6 +26,7 @@ from rnn_jax.data import pipelines
 from rnn_jax.data import readers
 from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 NAME = 'classify'
@@ -34,87 +35,59 @@ DEFAULT_PRESET = 'sst2_bilstm'
 PREDICTION_FILES = ('{split}_predictions.tsv',)
 
 
+FIELDS = {
+    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
+                      'num_layers', 'bidirectional', 'activation', 'unroll',
+                      'scan'),
+    'model.readout': Field('attention', 'how the outputs become one vector',
+                           choices=models.READOUTS),
+    'model.attention_size': Field(0, 'attention readout: 0 = hidden_size',
+                                  at_least=0),
+    'model.mlp_size': Field(256, 'the MLP before the labels (0: linear '
+                            'readout)', at_least=0),
+    'model.embed_size': Field(300, 'word embeddings', at_least=1),
+    'model.dropout': configlib.fraction(0.5, 'between layers and in the '
+                                        'MLP'),
+    'model.embed_dropout': configlib.fraction(0.5, 'on the embeddings'),
+    'model.word_dropout': configlib.fraction(0.1, 'a token becomes <unk> '
+                                             'with this probability'),
+    **configlib.group('model', layers.REGULARISERS),
+    **configlib.group('model', vectors.FIELDS),
+    'data.name': Field('sst2', 'the dataset; files: data.train, data.valid, '
+                       'data.test', choices=(*builders.registered(NAME),
+                                             'files')),
+    'data.tokenizer': Field('whitespace', "kim: Kim (2014)'s clean-up",
+                            choices=pipelines.TOKENIZERS),
+    'data.lowercase': Field(True, 'lower-case the text'),
+    'data.min_freq': Field(1, 'rarer words are <unk>', at_least=1),
+    'data.max_length': Field(0, '>0: truncate longer sentences', at_least=0),
+    **configlib.group('data', pipelines.SENTENCE_FIELDS),
+    'data.cv_folds': Field(0, '>1: k-fold cross-validation over train',
+                           at_least=0),
+    'data.fold': Field(-1, 'with cv_folds: -1 every fold, k only fold k',
+                       at_least=-1),
+    'data.valid_as_test': Field(False, 'the valid split is the reported one '
+                                "(GLUE SST-2's dev set): it becomes test, "
+                                'and valid is carved off train'),
+    'data.train': Field('', 'name=files: label<TAB>text lines'),
+    'data.valid': Field('', 'name=files: label<TAB>text lines'),
+    'data.test': Field('', 'name=files: label<TAB>text lines'),
+    'data.header': Field('auto', 'a first line of column names; auto: one '
+                         'that no later line repeats', choices=readers.HEADERS),
+    **configlib.group('train', training.FIELDS, learning_rate=0.1,
+                      momentum=0.9, weight_decay=3e-6, clip_norm=5.0,
+                      schedule='cosine'),
+}
+
+
 def get_config() -> ml_collections.ConfigDict:
   """Defaults = the `sst2_bilstm` preset."""
-  c = ml_collections.ConfigDict()
-  c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
-  c.seed = 0
-  c.model = ml_collections.ConfigDict(dict(
-      cell='lstm',           # any of rnn_jax.cells.CELLS
-      hidden_size=256,
-      num_layers=1,
-      bidirectional=True,
-      readout='attention',   # last | mean | max | attention
-      attention_size=0,      # 0: hidden_size
-      mlp_size=256,          # 0: linear readout
-      embed_size=300,
-      dropout=0.5,           # between layers and in the MLP
-      embed_dropout=0.5,
-      word_dropout=0.1,      # a token becomes <unk> with this probability
-      # variational, recurrent_dropout, weight_dropout (off): layers.RNNStack
-      **layers.REGULARISERS,
-      # pretrained_embeddings (a word2vec / GloVe text file), and whether
-      # to freeze them: rnn_jax.data.vectors
-      **vectors.FIELDS,
-      activation='tanh',     # rnn cell only
-      unroll=1,
-      scan='auto',           # linear cells: parallel | sequential | auto
-  ))
-  c.data = ml_collections.ConfigDict(dict(
-      name='sst2',           # sst2 | sst2/kim2014 | trec | trec/fine | mr | files
-      tokenizer='whitespace',  # whitespace | kim (Kim 2014's clean-up)
-      lowercase=True,
-      min_freq=1,
-      max_length=0,          # >0 truncates longer sentences
-      batch_size=64,
-      eval_batch_size=256,
-      bucket_width=8,        # padded lengths are multiples of this
-      cv_folds=0,            # >1: k-fold cross-validation over train
-      fold=-1,               # with cv_folds: -1 runs every fold, k only fold k
-      split_seed=0,          # fixes carved-off splits and the folds
-      valid_fraction=0.1,    # carved off train when there is no valid split
-      test_fraction=0.1,     # likewise for test (no test split, no folds)
-      valid_as_test=False,   # the valid split is the one reported (GLUE
-                             # SST-2's dev set): it becomes test (a test split
-                             # is dropped) and valid, to select by, is carved
-                             # off train (data.valid_fraction)
-      train='',              # label<TAB>text files, for name=files
-      valid='',
-      test='',
-      header='auto',         # yes | no | auto: a first line of column names
-                             # (label<TAB>text) that no later line repeats
-  ))
-  c.train = training.default_config(
-      learning_rate=0.1,
-      momentum=0.9,
-      weight_decay=3e-6,
-      clip_norm=5.0,
-      schedule='cosine',
-  )
-  return c
+  return configlib.build(FIELDS)
 
 
 def validate(config):
-  configlib.check_choices(config, {
-      **layers.choices('cell', 'scan', 'activation'),
-      'model.readout': models.READOUTS,
-      'data.name': tuple(builders.registered(NAME)) + ('files',),
-      'data.tokenizer': pipelines.TOKENIZERS,
-      'data.header': readers.HEADERS,
-  })
-  configlib.check_at_least(config, {
-      **dict.fromkeys([
-          'model.hidden_size', 'model.num_layers', 'model.embed_size',
-          'data.min_freq', 'data.batch_size', 'data.eval_batch_size',
-          'data.bucket_width'], 1),
-      **dict.fromkeys([
-          'model.attention_size', 'model.mlp_size', 'data.max_length',
-          'data.cv_folds'], 0),
-      'data.fold': -1,
-  })
-  configlib.check_fraction(config, [
-      'model.dropout', 'model.embed_dropout', 'model.word_dropout',
-      'data.valid_fraction', 'data.test_fraction'])
+  """What the declarations cannot say: fields that constrain each other."""
   layers.check_regularisers(config)
   vectors.check(config)
   dc = config.data

@@ -27,6 +27,7 @@ from rnn_jax.data import corpus
 from rnn_jax.data import pipelines
 from rnn_jax.data import readers
 from rnn_jax.data import vectors
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 NAME = 'lm'
@@ -40,99 +41,89 @@ DISPATCH_ON_CALLING_THREAD = True
 COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
 
 
+FIELDS = {
+    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
+                      'num_layers', 'activation', 'block', 'unroll', 'scan',
+                      cell='rnn'),
+    'model.dropout': configlib.fraction(0.0, 'on the inputs, between '
+                                        'layers and before the readout'),
+    **configlib.group('model', layers.REGULARISERS),
+    **configlib.group('model', vectors.FIELDS),
+    'model.embed_word_dropout': configlib.fraction(
+        0.0, "whole words' embeddings, one mask per batch"),
+    'model.embed_size': Field(0, "the embeddings' size; 0: one-hot inputs "
+                              "(the lecture's x_t)", at_least=0),
+    'model.init_scale': Field(0.0, '>0: every parameter from U(-s, s)',
+                              at_least=0),
+    'model.recurrent': Field(True, "false drops W_hh: the lecture's MLP"),
+    'model.tie_weights': Field(False, 'the readout is the embedding, '
+                               'transposed'),
+    'model.mlp_ratio': Field(4, "residual blocks: the MLP's width / "
+                             'hidden_size', at_least=0),
+    'model.remat_chunk': Field(0, '>0: recompute the recurrence in chunks of '
+                               'this many steps in the backward pass',
+                               at_least=0),
+    'model.dtype': Field('float32', "bfloat16: the matmuls' operands (params, "
+                         'states and logits stay float32)',
+                         choices=tuple(COMPUTE_DTYPES)),
+    'model.cudnn': Field(False, "lstm: cuDNN's fused kernel on CUDA GPUs (a "
+                         'slow scan reference elsewhere)'),
+    'data.name': Field('timemachine', 'the corpus; files: data.train, '
+                       'data.valid, data.test', choices=(
+                           *builders.registered(NAME), 'files')),
+    'data.level': Field('char', 'the tokens', choices=('char', 'word')),
+    'data.preprocess': Field('auto', 'd2l: letters and spaces, lower case; '
+                             'auto: d2l for timemachine, else none',
+                             choices=(*pipelines.PREPROCESSORS, 'auto')),
+    'data.eos': Field(True, 'word level: <eos> after each line'),
+    'data.min_freq': Field(1, 'rarer tokens are <unk>', at_least=1),
+    'data.batch_size': Field(32, 'streams read side by side', at_least=1),
+    'data.num_steps': Field(35, 'steps of backpropagation through time',
+                            at_least=1),
+    'data.eval_batch_size': Field(10, 'streams when evaluating', at_least=1),
+    'data.partition': Field('sequential', 'sequential: the state carries '
+                            'over between batches; random: each starts '
+                            'from zeros', choices=pipelines.PARTITIONS),
+    'data.train': Field('', 'name=files: the training text'),
+    'data.valid': Field('', 'name=files: the validation text'),
+    'data.test': Field('', 'name=files: the test text'),
+    'data.valid_fraction': configlib.fraction(0.05, 'files without '
+                                              'data.valid: the end of train '
+                                              'before test'),
+    'data.test_fraction': configlib.fraction(0.05, 'files without data.test: '
+                                             'the end of train'),
+    **configlib.group('train', training.FIELDS, num_epochs=40,
+                      eval_every_epochs=5),
+    'train.loss_reduction': Field('token_mean', "sequence_sum: summed over "
+                                  "the steps, averaged over the batch "
+                                  "(Zaremba's)", choices=LOSS_REDUCTIONS),
+    'train.activation_reg': Field(0.0, "AR: + this x mean(h_t^2) of the top "
+                                  "layer's dropped outputs", at_least=0),
+    'train.temporal_activation_reg': Field(0.0, 'TAR: + this x '
+                                           'mean((h_t - h_{t-1})^2) of its '
+                                           'outputs before dropout',
+                                           at_least=0),
+    'generate.prefix': Field('time traveller', 'generate from this (one '
+                             'outside the vocabulary: the train text\'s '
+                             'first tokens)'),
+    'generate.num_tokens': Field(60, 'tokens generated', at_least=1),
+    'generate.temperature': Field(0.0, '0: greedy', at_least=0),
+    'generate.top_k': Field(0, '>0: sample among the k likeliest', at_least=0),
+    'generate.top_p': Field(1.0, 'sample among the likeliest tokens holding '
+                            'this much probability', above=0, at_most=1),
+    'predict.stateful': Field(False, '--mode=predict: each input line '
+                              'continues from the state the last one left'),
+}
+
+
 def get_config() -> ml_collections.ConfigDict:
   """Defaults = the `timemachine_rnn` preset."""
-  c = ml_collections.ConfigDict()
-  c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
-  c.seed = 0
-  c.model = ml_collections.ConfigDict(dict(
-      cell='rnn',            # any of rnn_jax.cells.CELLS
-      hidden_size=256,
-      num_layers=1,
-      dropout=0.0,           # inputs, between layers, before the readout
-      # variational (dropout's masks per sequence, not per step),
-      # recurrent_dropout, weight_dropout (DropConnect): layers.RNNStack
-      **layers.REGULARISERS,
-      # pretrained_embeddings (a word2vec / GloVe text file), and whether
-      # to freeze them: rnn_jax.data.vectors
-      **vectors.FIELDS,
-      embed_word_dropout=0.0,  # whole words' embeddings, one mask per batch
-      embed_size=0,          # 0: one-hot inputs (the lecture's x_t)
-      activation='tanh',     # rnn cell only: tanh | relu
-      init_scale=0.0,        # >0: U(-s, s) for every parameter
-      recurrent=True,        # False drops W_hh: the MLP of the lecture
-      tie_weights=False,
-      unroll=1,
-      scan='auto',           # linear cells: parallel | sequential | auto
-      block='stack',         # stack (the lecture's deep RNN) | residual
-                             # (pre-norm blocks with an MLP, any cell)
-      mlp_ratio=4,           # residual: the MLP's width / hidden_size
-      remat_chunk=0,         # >0: recompute the recurrence in chunks of this
-                             # many steps in the backward pass (long num_steps)
-      dtype='float32',       # bfloat16: the matmuls' operands (mixed
-                             # precision; params, states, logits float32)
-      cudnn=False,           # lstm: cuDNN's fused kernel on CUDA GPUs (a slow
-                             # scan reference elsewhere; float32, no remat)
-  ))
-  c.data = ml_collections.ConfigDict(dict(
-      name='timemachine',    # timemachine | tinyshakespeare | ptb | files
-      level='char',          # char | word
-      preprocess='auto',     # none | d2l (letters and spaces, lower case) |
-                             # auto: d2l for timemachine, none otherwise
-      eos=True,              # word level: <eos> after each line
-      min_freq=1,
-      batch_size=32,
-      num_steps=35,
-      eval_batch_size=10,
-      partition='sequential',  # sequential (state carried) | random
-      train='',              # paths, for name=files
-      valid='',
-      test='',
-      valid_fraction=0.05,   # name=files without valid/test: the end of the
-      test_fraction=0.05,    # train text is split off, test last
-  ))
-  c.train = training.default_config(
-      loss_reduction='token_mean',  # or sequence_sum: summed over the T
-                                    # steps, averaged over the batch (Zaremba)
-      activation_reg=0.0,    # AR: + this x mean(h_t^2) of the top layer's
-                             # dropped outputs, per token (AWD-LSTM's alpha)
-      temporal_activation_reg=0.0,  # TAR: + this x mean((h_t - h_{t-1})^2)
-                                    # of its outputs before dropout (beta)
-      num_epochs=40,
-      eval_every_epochs=5,
-  )
-  c.generate = ml_collections.ConfigDict(dict(
-      prefix='time traveller',  # a prefix outside the vocabulary is replaced
-      num_tokens=60,            # by the train text's first tokens
-      temperature=0.0,       # 0: greedy
-      top_k=0,
-      top_p=1.0,
-  ))
-  c.predict = ml_collections.ConfigDict(dict(
-      stateful=False,        # --mode=predict: each input line is read from
-                             # the state the previous line left (a stream)
-  ))
-  return c
+  return configlib.build(FIELDS)
 
 
 def validate(config):
-  configlib.check_choices(config, {
-      **layers.choices('cell', 'scan', 'block', 'activation'),
-      'model.dtype': tuple(COMPUTE_DTYPES),
-      'data.level': ('char', 'word'),
-      'data.preprocess': pipelines.PREPROCESSORS + ('auto',),
-      'data.partition': pipelines.PARTITIONS,
-      'data.name': tuple(builders.registered('lm')) + ('files',),
-      'train.loss_reduction': LOSS_REDUCTIONS,
-  })
-  configlib.check_at_least(config, {**dict.fromkeys([
-      'model.hidden_size', 'model.num_layers', 'data.batch_size',
-      'data.num_steps', 'data.eval_batch_size', 'generate.num_tokens'], 1),
-      'model.remat_chunk': 0, 'model.mlp_ratio': 0})
-  configlib.check_fraction(config, ['model.dropout',
-                                   'model.embed_word_dropout'])
-  configlib.check_at_least(config, {'train.activation_reg': 0,
-                                    'train.temporal_activation_reg': 0})
+  """What the declarations cannot say: fields that constrain each other."""
   layers.check_regularisers(config)
   vectors.check(config)
   m = config.model

@@ -14,6 +14,7 @@ BLEU.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -21,7 +22,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import driver
@@ -29,12 +29,12 @@ from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import plots
-from rnn_jax import recurrence
 from rnn_jax import training
 from rnn_jax.data import builders
 from rnn_jax.data import paired
 from rnn_jax.data import pipelines
 from rnn_jax.data import vocab as vocab_lib
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 NAME = 'seq2seq'
@@ -43,115 +43,89 @@ DEFAULT_PRESET = 'multi30k_gru_attn'
 PREDICTION_FILES = ('{split}_hypotheses.txt', '{split}_references.txt')
 
 
+FIELDS = {
+    **configlib.run_fields(DEFAULT_PRESET),
+    'model.embed_size': Field(256, 'source and target embeddings',
+                              at_least=1),
+    'model.encoder_cell': dataclasses.replace(
+        layers.FIELDS['cell'], default='gru', help="the encoder's recurrence"),
+    'model.encoder_hidden_size': Field(256, "the encoder's units per layer "
+                                       '(and direction)', at_least=1),
+    'model.encoder_layers': Field(1, "the encoder's layers", at_least=1),
+    'model.bidirectional': Field(True, 'the encoder reads both directions'),
+    'model.decoder_cell': dataclasses.replace(
+        layers.FIELDS['cell'], default='gru', help="the decoder's recurrence"),
+    'model.hidden_size': Field(256, "the decoder's units per layer",
+                               at_least=1),
+    'model.decoder_layers': Field(1, "the decoder's layers", at_least=1),
+    'model.attention': Field('additive', 'additive: Bahdanau; '
+                             'multiplicative: Luong', choices=models.ATTENTIONS),
+    'model.attention_size': Field(0, 'additive attention: 0 = hidden_size',
+                                  at_least=0),
+    'model.readout_size': Field(256, '>0: a tanh layer before the vocabulary '
+                                'projection', at_least=0),
+    'model.dropout': configlib.fraction(0.3, 'on the embeddings, between '
+                                        'layers and before the output'),
+    **configlib.group('model', layers.REGULARISERS),
+    **configlib.group('model', layers.FIELDS, 'unroll', 'scan'),
+    'model.hierarchical': Field(False, 'read each source line (a bAbI '
+                                'statement) on its own, then the statements'),
+    'model.max_statements': Field(64, 'hierarchical: most statements a '
+                                  'source has (the question included)',
+                                  at_least=1),
+    'data.name': Field('multi30k', 'the dataset (and its configuration); '
+                       'files: data.train, data.valid, data.test',
+                       choices=(*builders.registered(NAME), 'files')),
+    'data.tokenizer': Field('punct', 'how a line becomes tokens',
+                            choices=paired.TOKENIZERS),
+    'data.lowercase': Field(True, 'lower-case the text'),
+    'data.spm_vocab_size': Field(8000, 'tokenizer=sentencepiece: pieces per '
+                                 'side', at_least=8),
+    'data.min_freq': Field(2, 'rarer words are <unk> (word tokenizers)',
+                           at_least=1),
+    'data.max_examples': Field(0, '>0: only the first pairs of train',
+                               at_least=0),
+    'data.task': Field(0, 'babi: 0 all 20 tasks together, k only task k',
+                       at_least=0, at_most=20),
+    'data.max_source_lines': Field(0, '>0: keep the last lines of a '
+                                   'multi-line source (a bAbI story) before '
+                                   'its question', at_least=0),
+    'data.max_source_length': Field(0, '>0: truncate longer sources',
+                                    at_least=0),
+    **configlib.group('data', pipelines.SENTENCE_FIELDS, eval_batch_size=128),
+    'data.train': Field('', 'name=files: source<TAB>target lines'),
+    'data.valid': Field('', 'name=files: source<TAB>target lines'),
+    'data.test': Field('', 'name=files: source<TAB>target lines'),
+    **configlib.group('train', training.FIELDS, optimizer='adam',
+                      learning_rate=1e-3, clip_norm=1.0, schedule='cosine'),
+    'train.teacher_forcing': Field(1.0, 'probability of reading the gold '
+                                   'previous token', at_least=0, at_most=1),
+    'decode.method': Field('beam', 'how test outputs are decoded',
+                           choices=decoding.METHODS),
+    'decode.beam_size': Field(5, 'beam: hypotheses kept', at_least=1),
+    'decode.alpha': Field(0.6, 'beam: length penalty ((5 + len) / 6)^alpha',
+                          at_least=0),
+    'decode.max_length': Field(0, '0: 2 x the longest train target + 10',
+                               at_least=0),
+    'decode.temperature': Field(1.0, 'sample: the temperature', at_least=0),
+    'decode.top_k': Field(0, 'sample: >0 among the k likeliest', at_least=0),
+    'decode.top_p': Field(1.0, 'sample: among the likeliest tokens holding '
+                          'this much probability', above=0, at_most=1),
+    'decode.bleu': Field(True, 'score BLEU (off for one-word answers)'),
+    'decode.num_heatmaps': Field(4, 'attention heat maps of the first test '
+                                 'examples', at_least=0),
+    'decode.examples': Field('', "'src1|src2|...': translated at the end"),
+}
+
+
 def get_config() -> ml_collections.ConfigDict:
   """Defaults = the `multi30k_gru_attn` preset."""
-  c = ml_collections.ConfigDict()
-  c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
-  c.seed = 0
-  c.model = ml_collections.ConfigDict(dict(
-      embed_size=256,
-      encoder_cell='gru',    # any of rnn_jax.cells.CELLS
-      encoder_hidden_size=256,
-      encoder_layers=1,
-      bidirectional=True,
-      decoder_cell='gru',
-      hidden_size=256,       # the decoder's
-      decoder_layers=1,
-      attention='additive',  # none | additive (Bahdanau) | multiplicative (Luong)
-      attention_size=0,      # additive: 0 = hidden_size
-      readout_size=256,      # >0: tanh layer before the vocabulary projection
-      dropout=0.3,           # embeddings, between layers, before the output
-      # variational, recurrent_dropout, weight_dropout (off): layers.RNNStack
-      **layers.REGULARISERS,
-      unroll=1,
-      scan='auto',           # linear cells: parallel | sequential | auto
-      hierarchical=False,    # read each source line (a bAbI statement) on
-                             # its own, then the statements: models.Seq2Seq
-      max_statements=64,     # hierarchical: most statements a source has
-                             # (the question included)
-  ))
-  c.data = ml_collections.ConfigDict(dict(
-      name='multi30k',       # multi30k[/en-de] | fra_eng | scan[/length|...]
-                             # | babi[/en-10k] | files
-      tokenizer='punct',     # punct | whitespace | kim | sentencepiece
-      lowercase=True,
-      spm_vocab_size=8000,   # tokenizer=sentencepiece: pieces per side
-      min_freq=2,            # rarer words are <unk> (word tokenizers)
-      max_examples=0,        # >0: only the first pairs of train (fra_eng)
-      task=0,                # babi: 0 all 20 tasks together, k only task k
-      max_source_lines=0,    # >0: keep the last lines of a multi-line source
-                             # (a bAbI story) before its question
-      max_source_length=0,   # >0 truncates longer sources
-      batch_size=64,
-      eval_batch_size=128,
-      bucket_width=8,
-      split_seed=0,
-      valid_fraction=0.1,    # carved off train when there is no valid split
-      test_fraction=0.1,     # likewise for test
-      train='',              # source<TAB>target files, for name=files
-      valid='',
-      test='',
-  ))
-  c.train = training.default_config(
-      optimizer='adam',
-      learning_rate=1e-3,
-      clip_norm=1.0,
-      schedule='cosine',
-      teacher_forcing=1.0,   # probability of reading the gold previous token
-      num_epochs=10,
-  )
-  c.decode = ml_collections.ConfigDict(dict(
-      method='beam',         # greedy | beam | sample
-      beam_size=5,
-      alpha=0.6,             # beam length penalty ((5 + len) / 6) ** alpha
-      max_length=0,          # 0: 2 x the longest train target + 10
-      temperature=1.0,       # sample only
-      top_k=0,
-      top_p=1.0,
-      bleu=True,             # score BLEU (off for one-word answers)
-      num_heatmaps=4,        # attention heat maps of the first test examples
-      examples='',           # 'src1|src2|...': translated at the end
-  ))
-  return c
+  return configlib.build(FIELDS)
 
 
 def validate(config):
-  configlib.check_choices(config, {
-      'model.encoder_cell': tuple(cells.CELLS),
-      'model.decoder_cell': tuple(cells.CELLS),
-      'model.scan': recurrence.SCANS,
-      'model.attention': models.ATTENTIONS,
-      'data.name': tuple(builders.registered(NAME)) + ('files',),
-      'data.tokenizer': paired.TOKENIZERS,
-      'decode.method': decoding.METHODS,
-  })
-  configlib.check_at_least(config, {
-      **dict.fromkeys([
-          'model.embed_size', 'model.encoder_hidden_size',
-          'model.encoder_layers', 'model.hidden_size', 'model.decoder_layers',
-          'model.max_statements',
-          'data.min_freq', 'data.batch_size', 'data.eval_batch_size',
-          'data.bucket_width', 'decode.beam_size'], 1),
-      **dict.fromkeys([
-          'model.attention_size', 'model.readout_size', 'data.max_examples',
-          'data.task', 'data.max_source_lines', 'data.max_source_length',
-          'decode.max_length', 'decode.top_k', 'decode.num_heatmaps',
-          'decode.alpha', 'decode.temperature'], 0),
-      'data.spm_vocab_size': 8,
-  })
-  configlib.check_fraction(config, [
-      'model.dropout', 'data.valid_fraction',
-      'data.test_fraction'])
+  """What the declarations cannot say: fields that constrain each other."""
   layers.check_regularisers(config, cell_field='model.encoder_cell')
-  if config.data.task > 20:
-    raise InputError(f'config field data.task={config.data.task}: bAbI has '
-                     'tasks 1-20 (0: all)')
-  if not 0 <= config.train.teacher_forcing <= 1:
-    raise InputError('config field train.teacher_forcing must be in [0, 1], '
-                     f'got {config.train.teacher_forcing}')
-  if not 0 < config.decode.top_p <= 1:
-    raise InputError(f'config field decode.top_p={config.decode.top_p}: '
-                     'must be in (0, 1]')
 
 
 def load_data(config):

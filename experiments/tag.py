@@ -25,6 +25,7 @@ from rnn_jax.data import pipelines
 from rnn_jax.data import tagged
 from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 NAME = 'tag'
@@ -34,79 +35,57 @@ DEFAULT_PRESET = 'conll2003_ner_bilstm_crf'
 PREDICTION_FILES = ('{split}_predictions.conll',)
 
 
+FIELDS = {
+    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
+                      'num_layers', 'bidirectional', 'unroll', 'scan',
+                      hidden_size=200),
+    'model.embed_size': Field(100, 'word embeddings', at_least=1),
+    'model.feature_embed_size': Field(25, 'embeddings of each column of '
+                                      'data.features', at_least=1),
+    'model.char_embed_size': Field(25, 'character embeddings', at_least=1),
+    'model.char_hidden_size': Field(25, "the character BiLSTM's size (0: no "
+                                    'character features)', at_least=0),
+    'model.crf': Field(True, 'a linear-chain CRF over the tags (false: a '
+                       'softmax per token)'),
+    'model.dropout': configlib.fraction(0.5, 'on the inputs, between layers '
+                                        'and before the output'),
+    'model.word_dropout': configlib.fraction(0.05, 'a word becomes <unk> '
+                                             'with this probability'),
+    **configlib.group('model', layers.REGULARISERS),
+    **configlib.group('model', vectors.FIELDS),
+    'data.name': Field('conll2003', 'the dataset; files: data.train, '
+                       'data.valid, data.test', choices=(
+                           *builders.registered(NAME), 'files')),
+    'data.column': Field('ner', "the tag column: a dataset's column name; "
+                         'for files its number (0 = the word), or for conllu '
+                         'also a field name (upos, xpos)'),
+    'data.features': Field('', 'extra input columns, comma-separated'),
+    'data.format': Field('conll', 'name=files: the files\' format',
+                         choices=tagged.FORMATS),
+    'data.train': Field('', 'name=files: the training file'),
+    'data.valid': Field('', 'name=files: the validation file'),
+    'data.test': Field('', 'name=files: the test file'),
+    'data.lowercase': Field(False, 'lower-case the words the word '
+                            'embeddings read'),
+    'data.zero_digits': Field(True, 'every digit becomes 0 for the word '
+                              'embeddings'),
+    'data.min_freq': Field(1, 'rarer words are <unk>', at_least=1),
+    'data.max_word_length': Field(20, 'characters read per word', at_least=1),
+    **configlib.group('data', pipelines.SENTENCE_FIELDS, batch_size=32),
+    **configlib.group('train', training.FIELDS, optimizer='adam',
+                      learning_rate=2e-3, clip_norm=5.0, schedule='cosine',
+                      num_epochs=30),
+}
+
+
 def get_config() -> ml_collections.ConfigDict:
   """Defaults = the `conll2003_ner_bilstm_crf` preset."""
-  c = ml_collections.ConfigDict()
-  c.preset = DEFAULT_PRESET  # set by launch.py from --preset; a label only
-  c.seed = 0
-  c.model = ml_collections.ConfigDict(dict(
-      cell='lstm',            # any of rnn_jax.cells.CELLS
-      hidden_size=200,
-      num_layers=1,
-      bidirectional=True,
-      embed_size=100,
-      feature_embed_size=25,  # per column of data.features
-      char_embed_size=25,
-      char_hidden_size=25,    # 0: no character features
-      crf=True,               # False: a per-token softmax
-      dropout=0.5,            # on the inputs, between layers, before output
-      word_dropout=0.05,      # a word becomes <unk> with this probability
-      # variational, recurrent_dropout, weight_dropout (off): layers.RNNStack
-      **layers.REGULARISERS,
-      # pretrained_embeddings (a word2vec / GloVe text file), and whether
-      # to freeze them: rnn_jax.data.vectors
-      **vectors.FIELDS,
-      unroll=1,
-      scan='auto',            # linear cells: parallel | sequential | auto
-  ))
-  c.data = ml_collections.ConfigDict(dict(
-      name='conll2003',       # conll2000 | conll2003 | ud_english_lines | files
-      column='ner',           # the tag column: a dataset's column name; for
-                              # files its number (0 = the word), or for
-                              # conllu also a field name (upos, xpos)
-      features='',            # extra input columns, comma-separated
-      format='conll',         # files: conll | conllu
-      train='',               # files: paths
-      valid='',
-      test='',
-      lowercase=False,        # word embeddings of lower-cased words
-      zero_digits=True,       # every digit becomes 0 for the word embeddings
-      min_freq=1,
-      max_word_length=20,     # characters read per word
-      batch_size=32,
-      eval_batch_size=256,
-      bucket_width=8,
-      split_seed=0,           # fixes carved-off splits
-      valid_fraction=0.1,     # carved off train when there is no valid split
-      test_fraction=0.1,
-  ))
-  c.train = training.default_config(
-      optimizer='adam',
-      learning_rate=2e-3,
-      clip_norm=5.0,
-      schedule='cosine',
-      num_epochs=30,
-  )
-  return c
+  return configlib.build(FIELDS)
 
 
 def validate(config):
-  configlib.check_choices(config, {
-      **layers.choices('cell', 'scan'),
-      'data.name': tuple(builders.registered(NAME)) + ('files',),
-      'data.format': tagged.FORMATS,
-  })
-  configlib.check_at_least(config, {
-      **dict.fromkeys([
-          'model.hidden_size', 'model.num_layers', 'model.embed_size',
-          'model.feature_embed_size', 'model.char_embed_size',
-          'data.min_freq', 'data.batch_size', 'data.eval_batch_size',
-          'data.bucket_width', 'data.max_word_length'], 1),
-      'model.char_hidden_size': 0,
-  })
-  configlib.check_fraction(config, [
-      'model.dropout', 'model.word_dropout', 'data.valid_fraction',
-      'data.test_fraction'])
+  """What the declarations cannot say: fields that constrain each other."""
   layers.check_regularisers(config)
   vectors.check(config)
   if not config.data.column:

@@ -26,7 +26,7 @@ from rnn_jax.errors import InputError
 
 
 def _experiments():
-  import experiments  # pylint: disable=g-import-not-at-top
+  from rnn_jax import experiments  # pylint: disable=g-import-not-at-top
   return experiments
 
 

@@ -1,12 +1,19 @@
-"""Command-line overrides of a ConfigDict: `--config.train.learning_rate=4`.
+"""Config fields: their declarations, and command-line overrides of them.
 
-Each value is parsed as the type of the field it replaces, so a typo'd field
-name or a value of the wrong type is an `InputError` that names the field.
+Each experiment declares its fields once (`Field`: the default, a one-line
+meaning, the values it takes); `build` makes the ConfigDict of defaults,
+`check` rejects a value outside a field's declared values, and the
+launcher's --help prints the same declarations.
+
+An override (`--config.train.learning_rate=4`) is parsed as the type of the
+field it replaces, so a typo'd field name or a value of the wrong type is an
+`InputError` that names the field.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 from typing import Any
 
@@ -89,30 +96,99 @@ def apply_overrides(config: ml_collections.ConfigDict,
   return config
 
 
-def check_choices(config: ml_collections.ConfigDict,
-                  choices: dict[str, tuple]):
-  """{'model.cell': ('rnn', 'gru', ...)}: each field's value must be listed."""
-  for field, allowed in choices.items():
-    value = flatten(config)[field]
-    if value not in allowed:
-      raise InputError(f'config field {field}={value!r}: choose one of '
-                       f'{", ".join(map(str, allowed))}')
+@dataclasses.dataclass(frozen=True)
+class Field:
+  """One config field: its default, what it means, and the values it takes
+  (`choices`, or bounds: >= at_least, > above, <= at_most, < below)."""
+  default: Any
+  help: str
+  choices: tuple = ()
+  at_least: float | None = None
+  above: float | None = None
+  at_most: float | None = None
+  below: float | None = None
+
+  def allowed(self) -> str:
+    """The declared values in words ('' when any value of the type is)."""
+    if self.choices:
+      return 'one of ' + ', '.join(map(str, self.choices))
+    low = (f'[{self.at_least}' if self.at_least is not None else
+           f'({self.above}' if self.above is not None else None)
+    high = (f'{self.at_most}]' if self.at_most is not None else
+            f'{self.below})' if self.below is not None else None)
+    if low and high:
+      return f'in {low}, {high}'
+    if low:
+      return ('>= ' if low[0] == '[' else '> ') + low[1:]
+    if high:
+      return ('<= ' if high[-1] == ']' else '< ') + high[:-1]
+    return ''
+
+  def check(self, name: str, value):
+    if self.choices:
+      if value not in self.choices:
+        raise InputError(f'config field {name}={value!r}: choose '
+                         f'{self.allowed()}')
+      return
+    if ((self.at_least is not None and value < self.at_least)
+        or (self.above is not None and value <= self.above)
+        or (self.at_most is not None and value > self.at_most)
+        or (self.below is not None and value >= self.below)):
+      raise InputError(f'config field {name} must be {self.allowed()}, '
+                       f'got {value}')
 
 
-def check_at_least(config: ml_collections.ConfigDict,
-                   bounds: dict[str, float]):
-  """{'data.batch_size': 1}: each field's value must be >= its bound."""
-  fields = flatten(config)
-  for field, low in bounds.items():
-    if fields[field] < low:
-      raise InputError(f'config field {field} must be >= {low}, '
-                       f'got {fields[field]}')
+def fraction(default: float, meaning: str) -> Field:
+  """A rate or share: a Field in [0, 1)."""
+  return Field(default, meaning, at_least=0, below=1)
 
 
-def check_fraction(config: ml_collections.ConfigDict, fields: list[str]):
-  """Each field must lie in [0, 1)."""
-  flat = flatten(config)
-  for field in fields:
-    if not 0.0 <= flat[field] < 1.0:
-      raise InputError(f'config field {field} must be in [0, 1), '
-                       f'got {flat[field]}')
+def run_fields(preset: str) -> dict[str, Field]:
+  """The top-level fields of every experiment, `preset` its default one."""
+  return {'preset': Field(preset, 'set by launch.py from --preset; a label '
+                          'only'),
+          'seed': Field(0, 'initialisation, dropout and the data order')}
+
+
+def group(prefix: str, fields: dict[str, Field], *names: str,
+          **defaults) -> dict[str, Field]:
+  """Shared declarations under `prefix.` ('model', 'train'): the `names`
+  among `fields` (all without names), with the given defaults instead."""
+  for name in [*names, *defaults]:
+    if name not in fields:
+      raise KeyError(f'{prefix}.{name} is not declared')
+  return {f'{prefix}.{k}': dataclasses.replace(f, default=defaults.get(
+      k, f.default)) for k, f in fields.items() if not names or k in names}
+
+
+def build(fields: dict[str, Field]) -> ml_collections.ConfigDict:
+  """The ConfigDict of the declared defaults ('a.b' is b in group a)."""
+  config = ml_collections.ConfigDict()
+  for name, f in fields.items():
+    *groups, key = name.split('.')
+    node = config
+    for g in groups:
+      if g not in node:
+        node[g] = ml_collections.ConfigDict()
+      node = node[g]
+    node[key] = f.default
+  return config
+
+
+def check(config: ml_collections.ConfigDict, fields: dict[str, Field]):
+  """Every declared field's value among its declared values."""
+  values = flatten(config)
+  for name, f in fields.items():
+    f.check(name, values[name])
+
+
+def describe(fields: dict[str, Field]) -> list[str]:
+  """--help's lines: `--config.FIELD=DEFAULT  meaning; allowed values`."""
+  flags = {name: f'--config.{name}={f.default!r}' for name, f in fields.items()}
+  width = max(map(len, flags.values()))
+  lines = []
+  for name, f in sorted(fields.items()):
+    allowed = f.allowed()
+    lines.append(f'  {flags[name]:{width}s}  {f.help}'
+                 + (f'; {allowed}' if allowed else ''))
+  return lines

@@ -35,6 +35,9 @@ VOCABS = 'vocabs'   # <workdir>/vocabs/<name>.json, for every experiment
 class Experiment(Protocol):
   """What an experiment module declares.
 
+  `FIELDS` declares its config fields (`configlib.Field`: default, meaning,
+  allowed values), which `get_config()` builds, `validate` (below) checks
+  and --help prints; its own `validate(config)` checks the rest.
   `make_task(config, data, workdir, vocabs=None)` returns a
   `training.Task` that also has `vocabs` (built on train when none are
   given; `data` is None in predict mode), `describe()` (a line about the
@@ -50,6 +53,7 @@ class Experiment(Protocol):
   NAME: str
   DEFAULT_PRESET: str
   PREDICTION_FILES: tuple[str, ...]
+  FIELDS: dict[str, configlib.Field]
 
   def get_config(self) -> ml_collections.ConfigDict: ...
   def validate(self, config): ...
@@ -61,7 +65,10 @@ class Experiment(Protocol):
 
 
 def validate(experiment, config):
-  """Rejects values no code path accepts, before anything is written."""
+  """Rejects values no code path accepts, before anything is written:
+  each field's against its declaration, then what the declarations cannot
+  say (fields that constrain each other)."""
+  configlib.check(config, experiment.FIELDS)
   training.validate_config(config)
   experiment.validate(config)
 
@@ -130,7 +137,7 @@ def predict(experiment, config, workdir: str, lines: list[str],
 
 def workdir_experiment(workdir: str) -> str:
   """The experiment a trained workdir holds (from its config's preset)."""
-  import experiments  # pylint: disable=g-import-not-at-top
+  from rnn_jax import experiments  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
     raise InputError(f'no config.json in {workdir}: nothing trained there')
@@ -148,7 +155,7 @@ def workdir_experiment(workdir: str) -> str:
 def saved_config(experiment, workdir: str, overrides: dict[str, Any]):
   """The config a trained workdir was trained with, plus `overrides` of
   anything but the model (whose shapes the checkpoint fixes), validated."""
-  import experiments  # pylint: disable=g-import-not-at-top
+  from rnn_jax import experiments  # pylint: disable=g-import-not-at-top
   saved = os.path.join(workdir, 'config.json')
   if not os.path.isfile(saved):
     raise InputError(f'no config.json in {workdir}: nothing trained there')

@@ -13,19 +13,28 @@ from rnn_jax import cells as cells_lib
 from rnn_jax import configlib
 from rnn_jax import gradflow
 from rnn_jax import recurrence
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 
 BLOCKS = ('stack', 'residual')
-# The allowed values of an RNNStack's choice fields, for config checks.
-CHOICES = {'cell': tuple(cells_lib.CELLS), 'scan': recurrence.SCANS,
-           'activation': tuple(cells_lib.ACTIVATIONS), 'block': BLOCKS}
-
-
-def choices(*fields: str, prefix: str = 'model.') -> dict[str, tuple]:
-  """{prefix + field: allowed values} of the named `CHOICES`, as
-  `configlib.check_choices` takes them."""
-  return {prefix + f: CHOICES[f] for f in fields}
+# The `model` fields of an RNNStack that experiments share
+# (configlib.group('model', FIELDS, names..., defaults...)).
+FIELDS = {
+    'cell': Field('lstm', 'the recurrence (rnn_jax.cells.CELLS)',
+                  choices=tuple(cells_lib.CELLS)),
+    'hidden_size': Field(256, 'units per layer (and direction)', at_least=1),
+    'num_layers': Field(1, 'stacked layers', at_least=1),
+    'bidirectional': Field(True, 'each layer reads both directions'),
+    'activation': Field('tanh', "the rnn cell's nonlinearity",
+                        choices=tuple(cells_lib.ACTIVATIONS)),
+    'block': Field('stack', "stack: the lecture's deep RNN; residual: "
+                   'pre-norm blocks with an MLP (any cell)', choices=BLOCKS),
+    'unroll': Field(1, 'steps per iteration of the scan loop', at_least=1),
+    'scan': Field('auto', 'linear cells: the associative (parallel) or the '
+                  'sequential scan; auto: sequential on CPU, else parallel',
+                  choices=recurrence.SCANS),
+}
 
 
 def dropout(rate: float, variational: bool = False) -> nn.Dropout:
@@ -34,18 +43,22 @@ def dropout(rate: float, variational: bool = False) -> nn.Dropout:
   return nn.Dropout(rate, broadcast_dims=(0,) if variational else ())
 
 
-# The regularisers every model passes to its RNNStack (see there), with their
-# defaults (off), which every experiment's `model` config group holds.
-REGULARISERS = dict(variational=False, recurrent_dropout=0.0,
-                    weight_dropout=0.0)
+# The regularisers every model passes to its RNNStack (see there), off by
+# default; every experiment's `model` group declares them.
+REGULARISERS = {
+    'variational': Field(False, "dropout's masks per sequence, not per step "
+                         '(inputs, between layers, outputs)'),
+    'recurrent_dropout': configlib.fraction(0.0, 'on the state each step '
+                                            'reads, one mask per sequence'),
+    'weight_dropout': configlib.fraction(0.0, 'DropConnect on W_hh, one mask '
+                                         'per batch (AWD-LSTM)'),
+}
 
 
 def check_regularisers(config, cell_field: str = 'model.cell'):
-  """A config's `model.` regulariser fields: rates in [0, 1), weight dropout
+  """A config's `model.` regulariser fields together: weight dropout
   only on a cell with a recurrent W_hh (`cell_field` names the stack's
   cell), recurrent dropout not under cuDNN."""
-  configlib.check_fraction(config, ['model.recurrent_dropout',
-                                    'model.weight_dropout'])
   fields = configlib.flatten(config)
   name = fields[cell_field]
   has_w_hh = (not issubclass(cells_lib.CELLS[name], cells_lib.LinearCell)

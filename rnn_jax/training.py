@@ -41,6 +41,7 @@ from rnn_jax import gradflow
 from rnn_jax import optim
 from rnn_jax import records
 from rnn_jax.data import vectors
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -125,50 +126,58 @@ class Interrupted(Exception):
     self.signum = signum
 
 
-def default_config(**overrides) -> ml_collections.ConfigDict:
-  """The `train` config group every experiment shares; `overrides` set an
-  experiment's own defaults (or add its own fields)."""
-  c = ml_collections.ConfigDict(dict(
-      optimizer='sgd',       # sgd | adam | adamw
-      learning_rate=1.0,
-      momentum=0.0,
-      weight_decay=0.0,      # L2 for sgd/adam, decoupled for adamw
-      clip_norm=1.0,         # 0 disables clipping
-      schedule='constant',   # constant | step | cosine (to 0 at the end)
-      decay_after_epochs=0,  # step: constant for this many epochs,
-      decay_rate=1.0,        # then x decay_rate every epoch
-      warmup_steps=0,
-      num_epochs=10,
-      max_steps=0,           # >0 stops early (still evaluates); the
-                             # schedule still spans num_epochs
-      log_every_steps=100,
-      eval_every_epochs=1,
-      eval_steps=0,          # >0: evaluate only the first batches of a split
-      checkpoint_every_steps=1000,
-      checkpoints_to_keep=2,
-      nonfinite_patience=20,  # a non-finite loss or gradient skips the
-                              # update; this many in a row stop training
-                              # at the next log step (0: never stop)
-      grad_flow_every_steps=0,  # >0: ||dL/dh_t|| of a fixed batch at step 0
-                                # and every this many steps (rnn_jax.gradflow)
-      select_by='',          # a valid metric (valid/perplexity, valid/f1,
-                             # ...): report and keep the checkpoint best by
-                             # it, among the evaluations (the last step's
-                             # included), in <workdir>/best; '': the last step
-      early_stopping_patience=0,  # >0: stop after this many evaluations
-                                  # without improving select_by
-      average='none',        # none | ema | ntasgd: evaluate, report and
-                             # export the averaged weights
-      ema_decay=0.999,       # ema: avg <- d avg + (1 - d) params per step
-      ntasgd_nonmono=5,      # ntasgd (Merity et al. 2018): start averaging
-                             # the iterates once an evaluation is worse than
-                             # the best of those more than this many before
-  ))
-  c.update(overrides)
-  return c
-
-
 AVERAGES = ('none', 'ema', 'ntasgd')
+# The `train` group every experiment shares (configlib.group('train',
+# FIELDS, ...) sets an experiment's own defaults).
+FIELDS = {
+    'optimizer': Field('sgd', 'the update rule', choices=optim.OPTIMIZERS),
+    'learning_rate': Field(1.0, 'the peak rate of the schedule', at_least=0),
+    'momentum': Field(0.0, 'sgd: heavy-ball momentum', at_least=0),
+    'weight_decay': Field(0.0, 'L2 for sgd and adam, decoupled for adamw',
+                          at_least=0),
+    'clip_norm': Field(1.0, 'clip the gradient to this global norm (0: off)',
+                       at_least=0),
+    'schedule': Field('constant', 'the learning rate over training (cosine: '
+                      'to 0 at the end)', choices=optim.SCHEDULES),
+    'decay_after_epochs': Field(0, 'step schedule: epochs at the full rate',
+                                at_least=0),
+    'decay_rate': Field(1.0, 'step schedule: x this every epoch after them',
+                        above=0),
+    'warmup_steps': Field(0, 'linear warm-up from 0', at_least=0),
+    'num_epochs': Field(10, 'epochs; the schedule spans them', at_least=1),
+    'max_steps': Field(0, '>0: stop (and evaluate) after this many steps; '
+                       'the schedule still spans num_epochs', at_least=0),
+    'log_every_steps': Field(100, 'a training record every this many steps',
+                             at_least=1),
+    'eval_every_epochs': Field(1, 'evaluate every this many epochs (and at '
+                               'the end)', at_least=1),
+    'eval_steps': Field(0, '>0: evaluate only the first batches of a split',
+                        at_least=0),
+    'checkpoint_every_steps': Field(1000, 'a checkpoint every this many '
+                                    'steps (and at the end)', at_least=0),
+    'checkpoints_to_keep': Field(2, 'the newest checkpoints kept', at_least=1),
+    'nonfinite_patience': Field(20, 'a non-finite loss or gradient skips '
+                                'the update; this many in a row stop the run '
+                                '(0: never)', at_least=0),
+    'grad_flow_every_steps': Field(0, '>0: ||dL/dh_t|| of a fixed batch '
+                                   'every this many steps (rnn_jax.gradflow)',
+                                   at_least=0),
+    'select_by': Field('', 'a valid/ metric: report and keep (in '
+                       '<workdir>/best) the evaluation best by it; '
+                       "'': the last step"),
+    'early_stopping_patience': Field(0, '>0: stop after this many '
+                                     'evaluations without improving '
+                                     'select_by', at_least=0),
+    'average': Field('none', 'evaluate, report and export averaged '
+                     'weights: an EMA, or NT-ASGD (Merity et al. 2018)',
+                     choices=AVERAGES),
+    'ema_decay': configlib.fraction(0.999, 'ema: avg <- d avg + (1 - d) '
+                                    'params, each step'),
+    'ntasgd_nonmono': Field(5, 'ntasgd: start averaging once an evaluation '
+                            'is worse than the best of those more than this '
+                            'many before', at_least=1),
+}
+
 # Room for the monitored metric's evaluations (a fixed size, so that a run
 # resumed with more epochs still fits its checkpoint).
 MAX_EVALS = 4096
@@ -177,23 +186,7 @@ _LOWER_IS_BETTER = re.compile(r'loss|perplexity|bits_per|mse|mae|error')
 
 
 def validate_config(config):
-  """Checks the shared `train` group (each experiment checks the rest)."""
-  configlib.check_choices(config, {'train.optimizer': optim.OPTIMIZERS,
-                                   'train.schedule': optim.SCHEDULES,
-                                   'train.average': AVERAGES})
-  configlib.check_at_least(config, {
-      **dict.fromkeys(['train.num_epochs', 'train.log_every_steps',
-                       'train.eval_every_epochs', 'train.checkpoints_to_keep'],
-                      1),
-      **dict.fromkeys(['train.learning_rate', 'train.clip_norm',
-                       'train.max_steps', 'train.eval_steps',
-                       'train.checkpoint_every_steps', 'train.warmup_steps',
-                       'train.nonfinite_patience', 'train.grad_flow_every_steps',
-                       'train.weight_decay', 'train.momentum',
-                       'train.early_stopping_patience'], 0),
-      'train.ntasgd_nonmono': 1,
-  })
-  configlib.check_fraction(config, ['train.ema_decay'])
+  """What the `train` fields' declarations cannot say on their own."""
   tc = config.train
   if tc.select_by and not tc.select_by.startswith('valid/'):
     raise InputError(f'config field train.select_by={tc.select_by!r}: select '

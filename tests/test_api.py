@@ -99,10 +99,31 @@ def test_api_errors_are_input_errors(tmp_path):
     model.predict(['word1', ' '])
   with pytest.raises(rnn_jax.InputError, match='nothing trained there'):
     rnn_jax.load(str(tmp_path / 'nowhere'))
-  from experiments import tag  # pylint: disable=g-import-not-at-top
+  from rnn_jax.experiments import tag  # pylint: disable=g-import-not-at-top
   with pytest.raises(rnn_jax.InputError, match='--mode=export: not available '
                      'for --experiment=tag'):
     driver.export(tag, None, str(tmp_path / 'c'))
+
+
+def test_a_researchers_own_experiments_folder_does_not_clash(tmp_path):
+  """The experiment modules install as rnn_jax.experiments: a user's own
+  `experiments` package, first on sys.path, stays theirs, and the presets
+  still load through rnn_jax (with a top-level `experiments`, one of the two
+  shadowed the other)."""
+  own = tmp_path / 'experiments'
+  own.mkdir()
+  (own / '__init__.py').write_text('MINE = True\n')
+  (own / 'lm.py').write_text('raise ImportError("the user\'s lm")\n')
+  code = ('import experiments, rnn_jax\n'
+          'assert experiments.MINE\n'
+          'from rnn_jax.experiments import lm\n'
+          'print(rnn_jax.get_config("ptb_small_reg").model.weight_dropout,'
+          ' lm.NAME)\n')
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.split() == ['0.3', 'lm']
 
 
 def _readme_blocks(title):

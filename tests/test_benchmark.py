@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import launch
-from experiments import benchmark
-from experiments import lm
+from rnn_jax.experiments import benchmark
+from rnn_jax.experiments import lm
 
 
 @pytest.mark.parametrize('shape', sorted(benchmark.SHAPES))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import requires_raw, run_launcher
-from experiments import classify
+from rnn_jax.experiments import classify
 from rnn_jax import driver
 from rnn_jax import layers
 from rnn_jax import metrics

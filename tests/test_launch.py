@@ -8,10 +8,12 @@ import jax
 import numpy as np
 import pytest
 
-import experiments
 from conftest import launch, read_summary, requires_raw, run_launcher
 from conftest import tiny_args, tiny_data
+from rnn_jax import configlib
+from rnn_jax import experiments
 from rnn_jax import training
+from rnn_jax.errors import InputError
 
 TM = 'timemachine/timemachine.txt'
 
@@ -62,8 +64,57 @@ def test_help_lists_experiments_presets_and_fields():
   assert result.returncode == 0
   for name in experiments.preset_names():
     assert name in result.stdout
-  assert '--config.train.learning_rate=1.0' in result.stdout
-  assert '--config.model.cell=' in result.stdout
+  lines = result.stdout.splitlines()
+  for name in experiments.EXPERIMENTS:   # every field, with what it means
+    declared = experiments.get_experiment(name).FIELDS
+    assert configlib.flatten(experiments.get_experiment(name).get_config()
+                             ).keys() == declared.keys()
+    for line in configlib.describe(declared):
+      assert line in lines
+  line, = [l for l in lines if "--config.model.cell='rnn'" in l]
+  assert 'the recurrence' in line and 'one of rnn, irnn, gru, lstm' in line
+  assert any('--config.train.ema_decay=0.999' in l and l.endswith(
+      'in [0, 1)') for l in lines)
+  # One experiment's fields on request.
+  result = run_launcher('--help', '--experiment=tag')
+  assert result.returncode == 0
+  assert "--config.data.column='ner'" in result.stdout
+  assert '--config.generate.prefix' not in result.stdout
+
+
+def _outside(f: configlib.Field):
+  """A value of the field's type that its declaration rules out."""
+  if f.choices:
+    return 'no-such-choice'
+  kind = type(f.default)
+  step = 1 if kind is int else 0.5
+  if f.at_least is not None:
+    return kind(f.at_least - step)
+  if f.above is not None:
+    return kind(f.above)
+  if f.at_most is not None:
+    return kind(f.at_most + step)
+  return kind(f.below)
+
+
+@pytest.mark.parametrize('name', experiments.EXPERIMENTS)
+def test_runs_are_checked_against_the_declarations_help_prints(name):
+  """Each declared bound or choice is the one a run enforces: a value just
+  outside it is refused, naming the field; every preset's values are
+  inside."""
+  module = experiments.get_experiment(name)
+  checked = 0
+  for field, f in module.FIELDS.items():
+    if not f.allowed():
+      continue
+    with pytest.raises(InputError, match=f'config field {field}'):
+      experiments.check_run(name, None, {field: _outside(f)})
+    checked += 1
+  assert checked >= 5
+  for preset_name in experiments.preset_names():
+    if experiments.get_preset(preset_name).EXPERIMENT == name:
+      configlib.check(experiments.get_preset(preset_name).get_config(),
+                      module.FIELDS)
 
 
 def _file(path, data: bytes):

@@ -11,7 +11,7 @@ import json
 import jax.numpy as jnp
 
 from conftest import read_summary, run_launcher
-from experiments import memory
+from rnn_jax.experiments import memory
 from rnn_jax import cells
 from rnn_jax import gradflow
 

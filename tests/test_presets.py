@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-import experiments
-from experiments import memory
+from rnn_jax import experiments
+from rnn_jax.experiments import memory
 from conftest import read_summary, run_launcher
 from rnn_jax import distributed
 from rnn_jax import driver

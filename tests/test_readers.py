@@ -5,10 +5,10 @@ exit status 2 and nothing written."""
 import pytest
 
 from conftest import run_launcher
-from experiments import classify
-from experiments import lm
-from experiments import seq2seq
-from experiments import tag
+from rnn_jax.experiments import classify
+from rnn_jax.experiments import lm
+from rnn_jax.experiments import seq2seq
+from rnn_jax.experiments import tag
 from rnn_jax.data import corpus
 from rnn_jax.data import labelled
 from rnn_jax.data import paired

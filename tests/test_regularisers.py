@@ -245,7 +245,7 @@ def test_activation_regularisation_adds_the_hand_computed_penalties(
   """AR adds alpha * mean(h_t^2) and TAR beta * mean((h_t - h_{t-1})^2) of
   the top layer's outputs per token (times the steps under sequence_sum);
   the reported loss stays the cross-entropy."""
-  from experiments import lm  # pylint: disable=g-import-not-at-top
+  from rnn_jax.experiments import lm  # pylint: disable=g-import-not-at-top
   config = lm.get_config()
   config.model.update(cell='lstm', embed_size=8, hidden_size=8, num_layers=2)
   config.data.update(batch_size=2, num_steps=5, eval_batch_size=1)

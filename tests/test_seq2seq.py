@@ -13,7 +13,7 @@ import pytest
 
 from conftest import read_summary, run_launcher
 from conftest import requires_raw
-from experiments import seq2seq
+from rnn_jax.experiments import seq2seq
 from rnn_jax import decoding
 from rnn_jax import metrics
 from rnn_jax import models

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-import experiments
+from rnn_jax import experiments
 from conftest import run_launcher, tiny_args, tiny_data
 from rnn_jax import sweeps
 from rnn_jax.errors import InputError

@@ -7,7 +7,7 @@ Expected: test MSE 0.00020 (valid 0.00019; always answering 1 scores
 6,000 steps; 17 minutes on 2 CPU cores.
 """
 
-from experiments import memory
+from rnn_jax.experiments import memory
 
 EXPERIMENT = 'memory'
 

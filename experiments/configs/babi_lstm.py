@@ -12,7 +12,7 @@ The flat encoder (`--config.model.hierarchical=false`, the story as one
 sequence, batch 128, dropout 0.3): 61.2%, task 1 50.8%, 17 minutes.
 """
 
-from experiments import seq2seq
+from rnn_jax.experiments import seq2seq
 
 EXPERIMENT = 'seq2seq'
 

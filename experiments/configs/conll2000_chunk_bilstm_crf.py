@@ -7,7 +7,7 @@ about 30 minutes on 2 CPU cores. Huang et al. (2015), BI-LSTM-CRF with Senna emb
 hand-made features: 94.46.
 """
 
-from experiments import tag
+from rnn_jax.experiments import tag
 
 EXPERIMENT = 'tag'
 

@@ -7,7 +7,7 @@ POS column was tagged by a Brill tagger, so this learns that tagger's
 output rather than gold treebank tags.
 """
 
-from experiments import tag
+from rnn_jax.experiments import tag
 
 EXPERIMENT = 'tag'
 

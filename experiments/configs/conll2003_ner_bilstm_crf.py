@@ -7,7 +7,7 @@ test_predictions.conll); about 40 minutes on 2 CPU cores. Lample et al. (2016)'s
 pretrained word embeddings, which this preset does without.
 """
 
-from experiments import tag
+from rnn_jax.experiments import tag
 
 EXPERIMENT = 'tag'
 

@@ -9,7 +9,7 @@ Expected: test accuracy on the symbols to recall 0.9994, cross-entropy
 CPU cores (with another run beside it).
 """
 
-from experiments import memory
+from rnn_jax.experiments import memory
 
 EXPERIMENT = 'memory'
 

@@ -7,7 +7,7 @@ four examples: go . => va y aller. | i lost . => j'ai perdu. |
 he's calm . => il est calme. | i'm home . => je suis chez moi.
 """
 
-from experiments import seq2seq
+from rnn_jax.experiments import seq2seq
 
 EXPERIMENT = 'seq2seq'
 

@@ -5,7 +5,7 @@ Expected: mean test accuracy over the 10 folds 78.2% (std 1.4; folds 75.1 to
 79.7), measured; about 20 minutes for the ten folds on 2 CPU cores.
 """
 
-from experiments import classify
+from rnn_jax.experiments import classify
 
 EXPERIMENT = 'classify'
 

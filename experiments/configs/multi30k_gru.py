@@ -4,7 +4,7 @@ Command:  python launch.py --preset=multi30k_gru
 Expected: not yet measured; under multi30k_gru_attn's 50 minutes.
 """
 
-from experiments.configs import multi30k_gru_attn
+from rnn_jax.experiments.configs import multi30k_gru_attn
 
 EXPERIMENT = 'seq2seq'
 

@@ -6,7 +6,7 @@ lower-cased text), valid perplexity 5.26, measured; about 50 minutes on 2
 CPU cores.
 """
 
-from experiments import seq2seq
+from rnn_jax.experiments import seq2seq
 
 EXPERIMENT = 'seq2seq'
 

@@ -6,7 +6,7 @@ about 8x the compute of ptb_small: a GPU job (hours on 2 CPU cores). As in ptb_s
 unrolled steps.
 """
 
-from experiments.configs import ptb_small
+from rnn_jax.experiments.configs import ptb_small
 
 EXPERIMENT = 'lm'
 

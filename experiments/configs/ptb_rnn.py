@@ -7,7 +7,7 @@ Plain SGD at lr 1 (Zaremba's LSTM setting) diverges for this tanh RNN even
 with clipping; Adam with a per-epoch halving trains it reliably.
 """
 
-from experiments import lm
+from rnn_jax.experiments import lm
 
 EXPERIMENT = 'lm'
 

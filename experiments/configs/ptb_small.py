@@ -7,7 +7,7 @@ Zaremba's lr 1 and clip 5 act on the loss summed over the 20 steps and
 averaged over the batch, hence train.loss_reduction=sequence_sum.
 """
 
-from experiments import lm
+from rnn_jax.experiments import lm
 
 EXPERIMENT = 'lm'
 

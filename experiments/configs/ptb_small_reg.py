@@ -10,7 +10,7 @@ embeddings (Press & Wolf 2017), weights averaged by NT-ASGD once the
 validation perplexity stalls, and the checkpoint selected on it.
 """
 
-from experiments.configs import ptb_small
+from rnn_jax.experiments.configs import ptb_small
 
 EXPERIMENT = 'lm'
 

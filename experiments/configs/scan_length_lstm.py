@@ -5,7 +5,7 @@ Expected: test exact match 10.2% (valid, drawn from train's lengths:
 98.9%), measured; about 10 minutes on 2 CPU cores.
 """
 
-from experiments.configs import scan_simple_lstm
+from rnn_jax.experiments.configs import scan_simple_lstm
 
 EXPERIMENT = 'seq2seq'
 

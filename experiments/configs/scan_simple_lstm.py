@@ -5,7 +5,7 @@ Expected: test exact match 99.98% (4,181 of 4,182; valid 99.94%), measured
 (Lake & Baroni: 99.7%); about 24 minutes on 2 CPU cores.
 """
 
-from experiments import seq2seq
+from rnn_jax.experiments import seq2seq
 
 EXPERIMENT = 'seq2seq'
 

@@ -12,7 +12,7 @@ GRU reached 98% and fell back to 88.7% at the end; a minGRU (2,000 steps,
 Adam 1e-3) stayed at chance, an LSTM reached 56.4% in 6,000 steps.
 """
 
-from experiments import memory
+from rnn_jax.experiments import memory
 
 EXPERIMENT = 'memory'
 

@@ -7,7 +7,7 @@ GLUE's test labels are hidden: test_predictions.tsv holds the predictions
 with an empty gold column, and there is no test accuracy.
 """
 
-from experiments import classify
+from rnn_jax.experiments import classify
 
 EXPERIMENT = 'classify'
 

@@ -5,7 +5,7 @@ Expected: test accuracy 81.5%, valid 79.5% (measured; Kim 2014's CNN-rand:
 82.7% test); about 7 minutes on 2 CPU cores.
 """
 
-from experiments.configs import sst2_bilstm
+from rnn_jax.experiments.configs import sst2_bilstm
 
 EXPERIMENT = 'classify'
 

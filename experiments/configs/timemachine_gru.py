@@ -5,7 +5,7 @@ Expected: valid perplexity 4.17, test 4.31 (measured); about 6 minutes on 2
 CPU cores.
 """
 
-from experiments.configs import timemachine_lstm
+from rnn_jax.experiments.configs import timemachine_lstm
 
 EXPERIMENT = 'lm'
 

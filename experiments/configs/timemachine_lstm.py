@@ -5,7 +5,7 @@ Expected: valid perplexity 4.03, test 4.16 (measured); about 8 minutes on 2
 CPU cores.
 """
 
-from experiments import lm
+from rnn_jax.experiments import lm
 
 EXPERIMENT = 'lm'
 

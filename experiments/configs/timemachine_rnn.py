@@ -5,7 +5,7 @@ Expected: valid perplexity 5.33, test 5.55 (measured); under a minute on 2
 CPU cores.
 """
 
-from experiments import lm
+from rnn_jax.experiments import lm
 
 EXPERIMENT = 'lm'
 

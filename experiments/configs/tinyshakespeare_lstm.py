@@ -5,7 +5,7 @@ Expected: valid perplexity 4.30, test 4.80 (2.10 / 2.26 bits per char,
 measured); about 15 minutes on 2 CPU cores.
 """
 
-from experiments import lm
+from rnn_jax.experiments import lm
 
 EXPERIMENT = 'lm'
 

@@ -8,7 +8,7 @@ Expected: valid perplexity 4.29, test 4.88 (1.457 / 1.585 nats per char;
 tinyshakespeare_minlstm trained on the same cores; the same metrics).
 """
 
-from experiments.configs import tinyshakespeare_lstm
+from rnn_jax.experiments.configs import tinyshakespeare_lstm
 
 EXPERIMENT = 'lm'
 

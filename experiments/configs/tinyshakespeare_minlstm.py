@@ -8,7 +8,7 @@ Expected: valid perplexity 4.26, test 4.94 (1.449 / 1.597 nats per char;
 beside it (47 while tinyshakespeare_mingru trained on the same cores).
 """
 
-from experiments.configs import tinyshakespeare_mingru
+from rnn_jax.experiments.configs import tinyshakespeare_mingru
 
 EXPERIMENT = 'lm'
 

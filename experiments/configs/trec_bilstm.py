@@ -5,7 +5,7 @@ Expected: test accuracy 90.0% (valid 88.4%), measured; about 5 minutes on 2
 CPU cores.
 """
 
-from experiments import classify
+from rnn_jax.experiments import classify
 
 EXPERIMENT = 'classify'
 

@@ -5,7 +5,7 @@ Expected: test UPOS accuracy 94.81%, valid 95.00% (measured); about 13
 minutes on 2 CPU cores.
 """
 
-from experiments import tag
+from rnn_jax.experiments import tag
 
 EXPERIMENT = 'tag'
 

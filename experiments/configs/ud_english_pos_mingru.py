@@ -6,7 +6,7 @@ Expected: test UPOS accuracy 93.48%, valid 93.34% (measured; the BiLSTM:
 94.81% / 95.00%); 3.7 minutes on 2 CPU cores (the BiLSTM: 12.6).
 """
 
-from experiments.configs import ud_english_pos_bilstm
+from rnn_jax.experiments.configs import ud_english_pos_bilstm
 
 EXPERIMENT = 'tag'
 

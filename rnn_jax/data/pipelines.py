@@ -11,6 +11,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from rnn_jax import configlib
+from rnn_jax.configlib import Field
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
@@ -126,6 +128,22 @@ def lm_eval_batches(ids: np.ndarray, batch_size: int,
 
 # ----------------------------------------------------------------------------
 # Sentences: splitting, tokenising, padded length-bucketed batches.
+
+
+# The `data` fields of every experiment that reads sentences (classify,
+# seq2seq, tag): batching, and the splits carved off train.
+SENTENCE_FIELDS = {
+    'batch_size': Field(64, 'sentences per training batch', at_least=1),
+    'eval_batch_size': Field(256, 'sentences per evaluation batch',
+                             at_least=1),
+    'bucket_width': Field(8, 'padded lengths are multiples of this',
+                          at_least=1),
+    'split_seed': Field(0, 'fixes the splits carved off train'),
+    'valid_fraction': configlib.fraction(0.1, 'carved off train when there '
+                                         'is no valid split'),
+    'test_fraction': configlib.fraction(0.1, 'carved off train when there is '
+                                        'no test split'),
+}
 
 
 def carve(pairs: list, fraction: float, seed: int, what: str):

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from rnn_jax import configlib
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 
@@ -96,10 +97,11 @@ def _numbers(fields: Sequence[str]):
 
 # The config fields of pretrained embeddings, in an experiment's `model`
 # group (not the flax module's: `module_fields` leaves them out).
-FIELDS = dict(
-    pretrained_embeddings='',  # a word2vec / GloVe text file (.gz too)
-    freeze_embeddings=False,   # keep those vectors as they are
-)
+FIELDS = {
+    'pretrained_embeddings': Field('', 'a word2vec / GloVe text file (.gz '
+                                   'too) to start the word embeddings from'),
+    'freeze_embeddings': Field(False, 'keep those vectors as they are'),
+}
 # Where the models keep their word embedding table.
 EMBEDDING = ('embed', 'embedding')
 
