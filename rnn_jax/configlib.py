@@ -185,7 +185,7 @@ def check(config: ml_collections.ConfigDict, fields: dict[str, Field]):
 def describe(fields: dict[str, Field]) -> list[str]:
   """--help's lines: `--config.FIELD=DEFAULT  meaning; allowed values`."""
   flags = {name: f'--config.{name}={f.default!r}' for name, f in fields.items()}
-  width = max(map(len, flags.values()))
+  width = min(max(map(len, flags.values())), 44)  # a long default overflows
   lines = []
   for name, f in sorted(fields.items()):
     allowed = f.allowed()
