@@ -11,10 +11,10 @@ import sys
 
 from absl import flags
 
-from rnn_jax import experiments
 from rnn_jax import configlib
 from rnn_jax import distributed
 from rnn_jax import driver
+from rnn_jax import experiments
 from rnn_jax import host
 from rnn_jax import sweeps
 from rnn_jax import training

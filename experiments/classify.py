@@ -20,13 +20,13 @@ from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import plots
 from rnn_jax import training
+from rnn_jax.configlib import Field
 from rnn_jax.data import builders
 from rnn_jax.data import labelled
 from rnn_jax.data import pipelines
 from rnn_jax.data import readers
 from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
-from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 NAME = 'classify'

@@ -22,12 +22,12 @@ from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import training
+from rnn_jax.configlib import Field
 from rnn_jax.data import builders
 from rnn_jax.data import corpus
 from rnn_jax.data import pipelines
 from rnn_jax.data import readers
 from rnn_jax.data import vectors
-from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 NAME = 'lm'

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import operator
 from typing import Any
 
 import ml_collections
@@ -96,6 +97,14 @@ def apply_overrides(config: ml_collections.ConfigDict,
   return config
 
 
+# A Field's bounds: (attribute, the relation a value must have to it, that
+# relation's sign, and its bracket in an interval).
+_BOUNDS = (('at_least', operator.ge, '>=', '['),
+           ('above', operator.gt, '>', '('),
+           ('at_most', operator.le, '<=', ']'),
+           ('below', operator.lt, '<', ')'))
+
+
 @dataclasses.dataclass(frozen=True)
 class Field:
   """One config field: its default, what it means, and the values it takes
@@ -108,32 +117,29 @@ class Field:
   at_most: float | None = None
   below: float | None = None
 
+  def _bounds(self) -> list[tuple]:
+    """(relation, sign, bracket, bound) of each bound given, lower first."""
+    return [(relation, sign, bracket, getattr(self, name))
+            for name, relation, sign, bracket in _BOUNDS
+            if getattr(self, name) is not None]
+
   def allowed(self) -> str:
     """The declared values in words ('' when any value of the type is)."""
     if self.choices:
       return 'one of ' + ', '.join(map(str, self.choices))
-    low = (f'[{self.at_least}' if self.at_least is not None else
-           f'({self.above}' if self.above is not None else None)
-    high = (f'{self.at_most}]' if self.at_most is not None else
-            f'{self.below})' if self.below is not None else None)
-    if low and high:
-      return f'in {low}, {high}'
-    if low:
-      return ('>= ' if low[0] == '[' else '> ') + low[1:]
-    if high:
-      return ('<= ' if high[-1] == ']' else '< ') + high[:-1]
-    return ''
+    bounds = self._bounds()
+    if len(bounds) == 2:
+      (_, _, left, low), (_, _, right, high) = bounds
+      return f'in {left}{low}, {high}{right}'
+    return ' '.join(f'{sign} {bound}' for _, sign, _, bound in bounds)
 
   def check(self, name: str, value):
     if self.choices:
       if value not in self.choices:
         raise InputError(f'config field {name}={value!r}: choose '
                          f'{self.allowed()}')
-      return
-    if ((self.at_least is not None and value < self.at_least)
-        or (self.above is not None and value <= self.above)
-        or (self.at_most is not None and value > self.at_most)
-        or (self.below is not None and value >= self.below)):
+    elif not all(relation(value, bound)
+                 for relation, _, _, bound in self._bounds()):
       raise InputError(f'config field {name} must be {self.allowed()}, '
                        f'got {value}')
 

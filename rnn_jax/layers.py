@@ -217,10 +217,9 @@ class RNNStack(nn.Module):
           params = self._drop_weights(params)
           state_mask = self._state_mask(cell, carry[index])
         out = recurrence.run(cell, params, xs, carry=carry[index],
-                                   mask=mask, reverse=bool(direction),
-                                   unroll=self.unroll,
-                                   remat_chunk=self.remat_chunk,
-                                   cudnn=self.cudnn, scan=self.scan,
+                             mask=mask, reverse=bool(direction),
+                             unroll=self.unroll, remat_chunk=self.remat_chunk,
+                             cudnn=self.cudnn, scan=self.scan,
                              resets=resets, state_mask=state_mask,
                              perturb=None if index else perturb,
                              return_carries=return_carries)

@@ -40,8 +40,8 @@ from rnn_jax import distributed
 from rnn_jax import gradflow
 from rnn_jax import optim
 from rnn_jax import records
-from rnn_jax.data import vectors
 from rnn_jax.configlib import Field
+from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
 
 Batch = dict[str, np.ndarray]
