@@ -196,25 +196,27 @@ def test_padded_batch_equals_each_sequence_alone(name, block, bidirectional):
                           bidirectional=bidirectional, block=block)
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
   lengths = jnp.asarray(LENGTHS)
-  variables = stack.init(jax.random.PRNGKey(2), xs, lengths=lengths)
+  # Jitted: one compilation per shape instead of one per operation.
+  variables = jax.jit(stack.init)(jax.random.PRNGKey(2), xs, lengths=lengths)
+  apply = jax.jit(stack.apply, static_argnames='return_carries')
   # Garbage in the padding must not matter.
   valid = (jnp.arange(T)[None, :] < lengths[:, None])[..., None]
   xs_noisy = jnp.where(valid, xs, 1e3)
-  ys, carry = stack.apply(variables, xs_noisy, lengths=lengths)
+  ys, carry = apply(variables, xs_noisy, lengths=lengths)
   for b, length in enumerate(LENGTHS):
-    ys_b, carry_b = stack.apply(variables, xs[b:b + 1, :length])
+    ys_b, carry_b = apply(variables, xs[b:b + 1, :length])
     np.testing.assert_allclose(ys[b, :length], ys_b[0], atol=1e-5)
     np.testing.assert_array_equal(ys[b, length:], 0.0)
     chex.assert_trees_all_close(jax.tree.map(lambda c: c[b:b + 1], carry),
                                 carry_b, atol=1e-5)
   time_major = stack.clone(time_major=True)
   mask = recurrence.lengths_to_mask(lengths, T)
-  ys_t, carry_t = time_major.apply(variables, jnp.swapaxes(xs_noisy, 0, 1),
-                                   mask=mask)
+  ys_t, carry_t = jax.jit(time_major.apply)(
+      variables, jnp.swapaxes(xs_noisy, 0, 1), mask=mask)
   np.testing.assert_array_equal(jnp.swapaxes(ys_t, 0, 1), ys)
   chex.assert_trees_all_equal(carry_t, carry)
-  ys_c, carry_c, carries = stack.apply(variables, xs_noisy, lengths=lengths,
-                                       return_carries=True)
+  ys_c, carry_c, carries = apply(variables, xs_noisy, lengths=lengths,
+                                 return_carries=True)
   np.testing.assert_array_equal(ys_c, ys)
   assert len(carries) == len(carry)
   for index, (final, steps) in enumerate(zip(carry_c, carries)):
@@ -257,8 +259,9 @@ def test_one_hot_ids_equal_one_hot_vectors_and_their_gradients(name):
     carry, ys = recurrence.run(cell, p, x)
     return jnp.sum(ys ** 2) + jnp.sum(cell.hidden(carry))
 
-  want, want_grad = jax.value_and_grad(loss)(params, jax.nn.one_hot(ids, D))
-  got, got_grad = jax.value_and_grad(loss)(params, ids)
+  grad = jax.jit(jax.value_and_grad(loss))
+  want, want_grad = grad(params, jax.nn.one_hot(ids, D))
+  got, got_grad = grad(params, ids)
   np.testing.assert_allclose(got, want, rtol=1e-6)
   chex.assert_trees_all_close(got_grad, want_grad, rtol=1e-5, atol=1e-6)
 
@@ -350,8 +353,10 @@ def test_resets_run_each_segment_alone(name, reverse):
 
   grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True),
                  static_argnums=3)
-  (want, want_ys), want_grads = jax.value_and_grad(
-      reference, argnums=(0, 1, 2), has_aux=True)(params, xs, carry0)
+  # The segments' loop jitted too: one compilation instead of one per
+  # operation.
+  (want, want_ys), want_grads = jax.jit(jax.value_and_grad(
+      reference, argnums=(0, 1, 2), has_aux=True))(params, xs, carry0)
   # The rematerialised chunks (4 does not divide T) restart from the run's
   # initial carry too.
   for chunk in (0, 4) if name == 'lstm' else (0,):
