@@ -21,10 +21,13 @@ def test_two_half_batches_with_carried_state_equal_one_full_batch(cell, block):
   model = models.LanguageModel(vocab_size=11, embed_size=6, cell=cell,
                                hidden_size=8, num_layers=2, block=block)
   tokens = jax.random.randint(jax.random.PRNGKey(0), (3, 10), 0, 11)
-  variables = model.init(jax.random.PRNGKey(1), tokens, model.initial_carry(3))
-  full, full_carry = model.apply(variables, tokens, model.initial_carry(3))
-  first, carry = model.apply(variables, tokens[:, :5], model.initial_carry(3))
-  second, carry = model.apply(variables, tokens[:, 5:], carry)
+  # Jitted: one compilation per shape instead of one per operation.
+  variables = jax.jit(model.init)(jax.random.PRNGKey(1), tokens,
+                                  model.initial_carry(3))
+  apply = jax.jit(model.apply)
+  full, full_carry = apply(variables, tokens, model.initial_carry(3))
+  first, carry = apply(variables, tokens[:, :5], model.initial_carry(3))
+  second, carry = apply(variables, tokens[:, 5:], carry)
   np.testing.assert_allclose(jnp.concatenate([first, second], axis=1), full,
                              atol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),
@@ -130,7 +133,7 @@ def test_bfloat16_matmuls_stay_close_to_float32(cell):
     model = models.LanguageModel(vocab_size=30, embed_size=16, cell=cell,
                                  hidden_size=32, num_layers=2,
                                  compute_dtype=dtype)
-    params = model.init(jax.random.PRNGKey(0), tokens)['params']
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), tokens)['params']
 
     def loss_fn(p, model=model):
       logits, _ = model.apply({'params': p}, tokens[:, :-1])

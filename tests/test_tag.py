@@ -67,17 +67,19 @@ def test_crf_ignores_padding():
   garbage = emissions.at[1, 2:].set(100.0).at[2].set(-50.0)
   tags = jnp.array([[0, 1, 2, 1], [2, 2, 0, 0], [1, 1, 1, 1]])
   junk_tags = tags.at[1, 2:].set(1)
-  for a, b in ((crf.log_partition(params, emissions, lengths),
-                crf.log_partition(params, garbage, lengths)),
-               (crf.nll(params, emissions, tags, lengths),
-                crf.nll(params, garbage, junk_tags, lengths)),
-               (crf.viterbi(params, emissions, lengths)[0],
-                crf.viterbi(params, garbage, lengths)[0])):
+  log_partition, nll, viterbi = map(jax.jit, (crf.log_partition, crf.nll,
+                                              crf.viterbi))
+  for a, b in ((log_partition(params, emissions, lengths),
+                log_partition(params, garbage, lengths)),
+               (nll(params, emissions, tags, lengths),
+                nll(params, garbage, junk_tags, lengths)),
+               (viterbi(params, emissions, lengths)[0],
+                viterbi(params, garbage, lengths)[0])):
     np.testing.assert_allclose(a, b, rtol=1e-6)
-  assert crf.log_partition(params, emissions, lengths)[2] == 0
+  assert log_partition(params, emissions, lengths)[2] == 0
   # Same as the sentence alone in a batch of its own length.
-  alone = crf.log_partition(params, emissions[1:2, :2], lengths[1:2])
-  np.testing.assert_allclose(alone[0], crf.log_partition(
+  alone = log_partition(params, emissions[1:2, :2], lengths[1:2])
+  np.testing.assert_allclose(alone[0], log_partition(
       params, emissions, lengths)[1], rtol=1e-6)
 
 
@@ -91,7 +93,7 @@ def _counts(gold, predicted):
                       for s in sentences])
   lengths = jnp.array([len(s) for s in gold])
   mask = jnp.arange(width)[None] < lengths[:, None]
-  return [float(x) for x in metrics.chunk_counts(
+  return [float(x) for x in jax.jit(metrics.chunk_counts)(
       ids(gold), ids(predicted), mask, metrics.chunk_scheme(names))]
 
 
@@ -160,21 +162,23 @@ def test_tagger_padding_changes_no_real_score():
   chars = jnp.asarray(rng.integers(1, 12, (2, 6, 4)))
   char_lengths = jnp.asarray(rng.integers(1, 5, (2, 6)))
   lengths = jnp.array([6, 3])
-  params = model.init(jax.random.PRNGKey(0), tokens, lengths, features,
-                      chars, char_lengths)
-  out = model.apply(params, tokens, lengths, features, chars, char_lengths)
+  # Jitted: one compilation per shape instead of one per operation.
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), tokens, lengths,
+                               features, chars, char_lengths)
+  apply = jax.jit(model.apply)
+  out = apply(params, tokens, lengths, features, chars, char_lengths)
   # Garbage in row 1's padding, and in the unused characters of every word.
   noisy = dict(tokens=tokens.at[1, 3:].set(7),
                features=features.at[1, 3:].set(2),
                chars=jnp.where(jnp.arange(4) < char_lengths[..., None], chars, 9),
                char_lengths=char_lengths.at[1, 3:].set(2))
-  out2 = model.apply(params, noisy['tokens'], lengths, noisy['features'],
-                     noisy['chars'], noisy['char_lengths'])
+  out2 = apply(params, noisy['tokens'], lengths, noisy['features'],
+               noisy['chars'], noisy['char_lengths'])
   np.testing.assert_allclose(out[0], out2[0], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(out[1, :3], out2[1, :3], rtol=1e-5, atol=1e-6)
   # Row 1 alone, cut to its length, scores the same.
-  alone = model.apply(params, tokens[1:, :3], lengths[1:], features[1:, :3],
-                      chars[1:, :3], char_lengths[1:, :3])
+  alone = apply(params, tokens[1:, :3], lengths[1:], features[1:, :3],
+                chars[1:, :3], char_lengths[1:, :3])
   np.testing.assert_allclose(alone[0], out[1, :3], rtol=1e-5, atol=1e-6)
 
 
