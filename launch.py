@@ -1,9 +1,10 @@
-"""Runs an experiment: python launch.py --experiment=lm [--preset=NAME]
-[--workdir=DIR] [--config.FIELD=VALUE ...]
-uses a trained workdir: --mode=eval [--checkpoint=STEP] | --mode=predict
-[--input=TEXT | --input_file=PATH | < PATH]
+"""Runs an experiment: python launch.py --experiment=lm|FILE.py|MODULE
+[--preset=NAME] [--workdir=DIR] [--config.FIELD=VALUE ...]
+uses a trained workdir: --workdir=DIR --mode=eval [--checkpoint=STEP] |
+--mode=predict [--input=TEXT | --input_file=PATH | < PATH] | --mode=export
 or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
 [--sweep_parallel=N] [--sweep_dry_run]
+or the speed benchmark: --benchmark=standard|long [--workdir=DIR]
 --help [--experiment=NAME]: each config field's default, meaning and values"""
 
 import os
@@ -11,6 +12,7 @@ import sys
 
 from absl import flags
 
+import benchmarks
 from rnn_jax import configlib
 from rnn_jax import distributed
 from rnn_jax import driver
@@ -21,7 +23,10 @@ from rnn_jax import training
 from rnn_jax.errors import InputError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('experiment', None, 'Experiment: ' + ', '.join(experiments.EXPERIMENTS))
+flags.DEFINE_string('experiment', None, 'Experiment: '
+                    + ', '.join(experiments.EXPERIMENTS) + ', or the path of '
+                    'a .py file (or a dotted module) defining one; eval, '
+                    'predict and export read it from the workdir.')
 flags.DEFINE_string('preset', None, 'Named config in experiments/configs/.')
 flags.DEFINE_string('workdir', None, 'Output folder (default workdirs/<preset>); '
                     'a run resumes from the newest checkpoint found there.')
@@ -43,6 +48,10 @@ flags.DEFINE_string('sweep', None, 'A sweep in experiments/sweeps/ or a .py '
 flags.DEFINE_string('ablation', None, 'A named ablation in '
                     'experiments/ablations/ (a sweep with fixed plots).')
 flags.DEFINE_integer('sweep_parallel', 1, 'Runs of a sweep at once.')
+flags.DEFINE_enum('benchmark', None, list(benchmarks.GROUPS), 'Training '
+                  'speed against flax and PyTorch (benchmarks/speed.py): '
+                  'writes <workdir>/benchmark.json (default workdir '
+                  'workdirs/benchmark_<group>).')
 flags.DEFINE_bool('sweep_dry_run', False, 'Print one command line per run '
                   '(and the collecting line) instead of running.')
 flags.DEFINE_string('coordinator_address', None, 'Multi-process run: '
@@ -60,8 +69,8 @@ def _help(experiment: str | None) -> str:
   """The launcher's help; config fields of `experiment` only, if given."""
   lines = [__doc__, '', 'experiments:']
   for name in experiments.EXPERIMENTS:
-    module = experiments.get_experiment(name)
-    lines.append(f'  {name:12s} {module.__doc__.strip().splitlines()[0]}')
+    doc = type(experiments.get_experiment(name)).__doc__
+    lines.append(f'  {name:12s} {doc.strip().splitlines()[0]}')
   lines += ['', 'presets (--preset=NAME):']
   for name in experiments.preset_names():
     preset = experiments.get_preset(name)
@@ -80,7 +89,8 @@ def _help(experiment: str | None) -> str:
             'schedule always spans train.num_epochs.', '', 'flags:']
   for flag in ('experiment', 'preset', 'workdir', 'mode', 'checkpoint',
                'input', 'input_file', 'sweep', 'ablation', 'sweep_parallel',
-               'sweep_dry_run', 'coordinator_address', 'num_processes',
+               'sweep_dry_run', 'benchmark', 'coordinator_address',
+               'num_processes',
                'process_id', 'distributed'):
     lines.append(f'  --{flag}: {FLAGS[flag].help}')
   return '\n'.join(lines)
@@ -121,29 +131,16 @@ def main(argv):
     raise InputError(f'unexpected argument {extra[1]!r}')
 
   _join_processes()
+  if FLAGS.benchmark:
+    return _benchmark(overrides)
   if FLAGS.sweep or FLAGS.ablation:
     return _sweep(overrides)
-  experiment = FLAGS.experiment
-  preset_name = FLAGS.preset
-  if preset_name:
-    preset = experiments.get_preset(preset_name)
-    if experiment and experiment != preset.EXPERIMENT:
-      raise InputError(f'preset {preset_name!r} is for --experiment='
-                       f'{preset.EXPERIMENT}, not {experiment}')
-    experiment = preset.EXPERIMENT
-  if not experiment:
-    raise InputError('give --experiment (one of '
-                     f'{", ".join(experiments.EXPERIMENTS)}) or --preset')
-  module = experiments.get_experiment(experiment)
-  preset_name = preset_name or module.DEFAULT_PRESET
-  workdir = FLAGS.workdir or os.path.join('workdirs', preset_name or experiment)
-
-  # The benchmark is no training run: it has its own run() and no modes.
-  trains = not hasattr(module, 'run')
-  if FLAGS.mode != 'train' and not trains:
-    raise InputError(f'--experiment={experiment} has no --mode={FLAGS.mode}')
   if FLAGS.mode != 'train':
-    config = driver.saved_config(module, workdir, overrides)
+    workdir = FLAGS.workdir or (FLAGS.preset and os.path.join('workdirs',
+                                                              FLAGS.preset))
+    if not workdir:
+      raise InputError(f'--mode={FLAGS.mode}: give the trained --workdir')
+    module, config = driver.saved_config(workdir, overrides, FLAGS.experiment)
     if FLAGS.mode == 'eval':
       driver.evaluate(module, config, workdir, FLAGS.checkpoint)
     elif FLAGS.mode == 'export':
@@ -156,19 +153,24 @@ def main(argv):
   for flag in ('checkpoint', 'input', 'input_file'):
     if FLAGS[flag].present:
       raise InputError(f'--{flag} is for --mode=eval, predict or export')
-
-  if preset_name:
-    config = experiments.get_preset(preset_name).get_config()
-    config.preset = preset_name
-  else:
-    config = module.get_config()
+  module, config = experiments.resolve(FLAGS.experiment, FLAGS.preset)
   config = configlib.apply_overrides(config, overrides)
-  if trains:
-    if getattr(module, 'DISPATCH_ON_CALLING_THREAD', False):
-      host.dispatch_on_calling_thread()
-    driver.train(module, config, workdir)
-  else:
-    module.run(config, workdir)
+  workdir = FLAGS.workdir or os.path.join('workdirs',
+                                          config.preset or module.NAME)
+  if module.DISPATCH_ON_CALLING_THREAD:
+    host.dispatch_on_calling_thread()
+  driver.train(module, config, workdir)
+  return 0
+
+
+def _benchmark(overrides) -> int:
+  for flag in ('experiment', 'preset', 'mode'):
+    if FLAGS[flag].present:
+      raise InputError(f'--{flag}={FLAGS[flag].value}: --benchmark measures '
+                       'the library, not an experiment (no --experiment, '
+                       '--preset or --mode)')
+  benchmarks.run(FLAGS.benchmark, overrides, FLAGS.workdir or os.path.join(
+      'workdirs', f'benchmark_{FLAGS.benchmark}'))
   return 0
 
 
@@ -235,10 +237,10 @@ def _sweep(overrides) -> int:
   title = f'{kind[:-1]} {os.path.basename(name)}'
   plan = sweeps.make_plan(
       module, title=title, experiment=FLAGS.experiment, preset=FLAGS.preset,
-      cli=overrides, launcher=os.path.abspath(__file__), check=experiments.check_run)
+      cli=overrides, launcher=os.path.abspath(__file__))
   workdir = FLAGS.workdir or os.path.join(
       'workdirs', f'{kind[:-1]}_{os.path.splitext(os.path.basename(name))[0]}'
-      f'_{plan.experiment}')
+      f'_{os.path.splitext(os.path.basename(plan.experiment))[0]}')
   if FLAGS.sweep_dry_run:
     flag = (f'--sweep={os.path.abspath(name) if name.endswith(".py") else name}'
             if FLAGS.sweep else f'--ablation={name}')

@@ -1,7 +1,7 @@
-"""Experiments (one module each, declaring what `rnn_jax.driver.Experiment`
-lists; the benchmark, no training run, has its own run(config, workdir)),
-their named presets in experiments/configs/, and the sweeps and ablations
-declared in experiments/sweeps/ and experiments/ablations/."""
+"""The registered experiments (one module each, defining a subclass of
+`rnn_jax.experiment.Experiment`), their named presets in
+experiments/configs/, and the sweeps and ablations declared in
+experiments/sweeps/ and experiments/ablations/."""
 
 from __future__ import annotations
 
@@ -9,19 +9,24 @@ import importlib
 import importlib.util
 import os
 
+from rnn_jax import experiment as experiment_lib
 from rnn_jax.errors import InputError
 
-EXPERIMENTS = ('lm', 'classify', 'seq2seq', 'tag', 'memory', 'benchmark')
+EXPERIMENTS = ('lm', 'classify', 'seq2seq', 'tag', 'memory')
+_REGISTERED = {name: f'{__name__}.{name}' for name in EXPERIMENTS}
 _HERE = os.path.dirname(__file__)
 _CONFIGS_DIR = os.path.join(_HERE, 'configs')
 SWEEP_KINDS = ('sweeps', 'ablations')
 
 
-def get_experiment(name: str):
-  if name not in EXPERIMENTS:
-    raise InputError(f'unknown experiment {name!r}; choose one of '
-                     f'{", ".join(EXPERIMENTS)}')
-  return importlib.import_module(f'{__name__}.{name}')
+def get_experiment(spec: str) -> experiment_lib.Experiment:
+  """A registered experiment by name, or a user's by file or module."""
+  return experiment_lib.load(spec, _REGISTERED)
+
+
+def spec_of(spec: str) -> str:
+  """What config.json records of `--experiment=spec` to load it again."""
+  return experiment_lib.spec_of(spec, _REGISTERED)
 
 
 def preset_names() -> list[str]:
@@ -64,21 +69,31 @@ def get_sweep(name_or_path: str, kind: str):
   return importlib.import_module(f'{__name__}.{kind}.{name_or_path}')
 
 
-def check_run(experiment: str, preset: str | None, overrides: dict):
-  """Rejects what a run would reject before writing anything: an unknown
-  experiment, preset or field, a value of the wrong type or out of range.
-  No preset: the experiment's defaults."""
-  from rnn_jax import configlib  # pylint: disable=g-import-not-at-top
-  from rnn_jax import driver  # pylint: disable=g-import-not-at-top
-  module = get_experiment(experiment)
+def resolve(experiment: str | None, preset: str | None):
+  """(experiment, config) of a run's --experiment and --preset: the
+  preset's config, or the experiment's default preset's, or (no preset)
+  its declared defaults, with `experiment` and `preset` recorded."""
   if preset:
     preset_module = get_preset(preset)
-    if preset_module.EXPERIMENT != experiment:
+    if experiment and spec_of(experiment) != preset_module.EXPERIMENT:
       raise InputError(f'preset {preset!r} is for --experiment='
                        f'{preset_module.EXPERIMENT}, not {experiment}')
-  config = configlib.apply_overrides(
-      (preset_module if preset else module).get_config(), overrides)
-  if hasattr(module, 'run'):   # the benchmark
-    module.validate(config)
-  else:
-    driver.validate(module, config)
+    experiment = preset_module.EXPERIMENT
+  if not experiment:
+    raise InputError('give --experiment (one of '
+                     f'{", ".join(EXPERIMENTS)}, or a file) or --preset')
+  module = get_experiment(experiment)
+  preset = preset or module.DEFAULT_PRESET
+  config = get_preset(preset).get_config() if preset else module.get_config()
+  config.experiment = spec_of(experiment)
+  config.preset = preset
+  return module, config
+
+
+def check_run(experiment: str, preset: str | None, overrides: dict):
+  """Rejects what a run would reject before writing anything: an unknown
+  experiment, preset or field, a value of the wrong type or out of range."""
+  from rnn_jax import configlib  # pylint: disable=g-import-not-at-top
+  from rnn_jax import driver  # pylint: disable=g-import-not-at-top
+  module, config = resolve(experiment, preset)
+  driver.validate(module, configlib.apply_overrides(config, overrides))

@@ -10,11 +10,11 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from rnn_jax import configlib
 from rnn_jax import driver
+from rnn_jax import experiment
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
@@ -29,14 +29,10 @@ from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
-NAME = 'classify'
-DEFAULT_PRESET = 'sst2_bilstm'
-# gold<TAB>predicted<TAB>text, the text escaped (readers.escape_field).
-PREDICTION_FILES = ('{split}_predictions.tsv',)
 
 
 FIELDS = {
-    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.run_fields('classify', 'sst2_bilstm'),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
                       'num_layers', 'bidirectional', 'activation', 'unroll',
                       'scan'),
@@ -55,7 +51,7 @@ FIELDS = {
     **configlib.group('model', layers.REGULARISERS),
     **configlib.group('model', vectors.FIELDS),
     'data.name': Field('sst2', 'the dataset; files: data.train, data.valid, '
-                       'data.test', choices=(*builders.registered(NAME),
+                       'data.test', choices=(*builders.registered('classify'),
                                              'files')),
     'data.tokenizer': Field('whitespace', "kim: Kim (2014)'s clean-up",
                             choices=pipelines.TOKENIZERS),
@@ -79,28 +75,6 @@ FIELDS = {
                       momentum=0.9, weight_decay=3e-6, clip_norm=5.0,
                       schedule='cosine'),
 }
-
-
-def get_config() -> ml_collections.ConfigDict:
-  """Defaults = the `sst2_bilstm` preset."""
-  return configlib.build(FIELDS)
-
-
-def validate(config):
-  """What the declarations cannot say: fields that constrain each other."""
-  layers.check_regularisers(config)
-  vectors.check(config)
-  dc = config.data
-  if dc.cv_folds == 1:
-    raise InputError('config field data.cv_folds=1: cross-validation needs '
-                     'at least 2 folds (0 turns it off)')
-  if dc.fold >= max(dc.cv_folds, 1 if dc.fold < 0 else 0):
-    raise InputError(f'config field data.fold={dc.fold}: there are '
-                     f'{dc.cv_folds} folds (data.cv_folds)')
-
-
-def load_data(config):
-  return labelled.load_splits(config.data)
 
 
 class ClassifyTask(training.SentenceTask):
@@ -183,64 +157,92 @@ class ClassifyTask(training.SentenceTask):
         params, {k: batch[k] for k in ('tokens', 'lengths')}))
 
 
-make_task = ClassifyTask
+class Classification(experiment.Experiment):
+  """Read a sentence, emit one label."""
+  NAME = 'classify'
+  DEFAULT_PRESET = 'sst2_bilstm'
+  FIELDS = FIELDS
+  # gold<TAB>predicted<TAB>text, the text escaped (readers.escape_field).
+  PREDICTION_FILES = ('{split}_predictions.tsv',)
+  SWEEP_METRICS = ('valid/accuracy', 'test/accuracy')
+  CROSS_VALIDATES = True
 
+  def make_task(self, config, data, workdir, vocabs=None):
+    return ClassifyTask(config, data, workdir, vocabs)
 
-def write_outputs(task: ClassifyTask, params, predictions,
-                  directory: str) -> dict:
-  """Per split: gold, predicted label and text of each predicted example
-  in the split's order (gold '' where labels are hidden), and the
-  confusion matrix when labels are known."""
-  del params
-  names = task.labels.itos
-  for split, probs in predictions.items():
-    if split not in task.batches:
-      continue
-    data = task.data[split]
-    done = [i for i, p in enumerate(probs) if p is not None]
-    predicted = [int(probs[i].argmax()) for i in done]
-    with open(os.path.join(directory, PREDICTION_FILES[0].format(split=split)),
-              'w', encoding='utf-8') as f:
-      for i, p in zip(done, predicted):
-        gold = names[data.labels[i]] if data.labels[i] >= 0 else ''
-        f.write(f'{gold}\t{names[p]}\t{readers.escape_field(data.texts[i])}\n')
-    if data.labelled:
-      confusion = np.zeros((len(names), len(names)), np.int64)
-      np.add.at(confusion, (data.labels[done], predicted), 1)
-      plots.confusion(os.path.join(directory, 'plots', f'confusion_{split}.png'),
-                      confusion, names, f'{task.config.data.name} {split}')
-  return {}
+  def predict_batch(self, task, params, batch, rng):
+    return task.predict_batch(params, batch, rng)
 
+  def validate(self, config):
+    """What the declarations cannot say: fields that constrain each other."""
+    layers.check_regularisers(config)
+    vectors.check(config)
+    dc = config.data
+    if dc.cv_folds == 1:
+      raise InputError('config field data.cv_folds=1: cross-validation needs '
+                       'at least 2 folds (0 turns it off)')
+    if dc.fold >= max(dc.cv_folds, 1 if dc.fold < 0 else 0):
+      raise InputError(f'config field data.fold={dc.fold}: there are '
+                       f'{dc.cv_folds} folds (data.cv_folds)')
 
-def exports(task: ClassifyTask, params) -> dict:
-  """The function --mode=export writes (see driver.export): `predict`, the
-  class probabilities of padded token ids and their lengths."""
-  def predict_fn(tokens, lengths):
-    return (jax.nn.softmax(task.logits(params, {'tokens': tokens,
-                                                'lengths': lengths})),)
-  b, t = jax.export.symbolic_shape('batch, time')
-  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
-           jax.ShapeDtypeStruct((b,), jnp.int32))
-  pad = task.vocabs['vocab'].stoi[vocab_lib.PAD]
-  return {'predict': (predict_fn, specs, {
-      'inputs': [
-          {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
-           'meaning': 'word ids (vocabs/vocab.json) of each text as '
-                      f'data.* tokenizes it, padded with {pad} (<pad>)'},
-          {'name': 'lengths', 'shape': ['batch'], 'dtype': 'int32',
-           'meaning': 'the number of real tokens of each row'}],
-      'outputs': [
-          {'name': 'probabilities', 'shape': ['batch', len(task.labels)],
-           'dtype': 'float32',
-           'meaning': 'class probabilities, classes as in vocabs/labels.json'}],
-  })}
+  def load_data(self, config):
+    return labelled.load_splits(config.data)
 
+  def write_outputs(self, task: ClassifyTask, params, predictions,
+                    directory: str) -> dict:
+    """Per split: gold, predicted label and text of each predicted example
+    in the split's order (gold '' where labels are hidden), and the
+    confusion matrix when labels are known."""
+    del params
+    names = task.labels.itos
+    for split, probs in predictions.items():
+      if split not in task.batches:
+        continue
+      data = task.data[split]
+      done = [i for i, p in enumerate(probs) if p is not None]
+      predicted = [int(probs[i].argmax()) for i in done]
+      name = self.PREDICTION_FILES[0].format(split=split)
+      with open(os.path.join(directory, name), 'w', encoding='utf-8') as f:
+        for i, p in zip(done, predicted):
+          gold = names[data.labels[i]] if data.labels[i] >= 0 else ''
+          text = readers.escape_field(data.texts[i])
+          f.write(f'{gold}\t{names[p]}\t{text}\n')
+      if data.labelled:
+        confusion = np.zeros((len(names), len(names)), np.int64)
+        np.add.at(confusion, (data.labels[done], predicted), 1)
+        plots.confusion(
+            os.path.join(directory, 'plots', f'confusion_{split}.png'),
+            confusion, names, f'{task.config.data.name} {split}')
+    return vectors.summary(task.coverage)
 
-def predict(task: ClassifyTask, params, texts: list[str]) -> list[str]:
-  """`label<TAB>probability` of each text."""
-  task.add_split('input', [(t, '') for t in texts])
-  for number, ids in enumerate(task.data['input'].ids, 1):
-    if not len(ids):
-      raise InputError(f'input line {number}: no words in {texts[number - 1]!r}')
-  probs = driver.predict_split(task, params, 'input')
-  return [f'{task.labels.itos[int(p.argmax())]}\t{p.max():.4f}' for p in probs]
+  def exports(self, task: ClassifyTask, params) -> dict:
+    """The function --mode=export writes (see driver.export): `predict`, the
+    class probabilities of padded token ids and their lengths."""
+    def predict_fn(tokens, lengths):
+      return (jax.nn.softmax(task.logits(params, {'tokens': tokens,
+                                                  'lengths': lengths})),)
+    b, t = jax.export.symbolic_shape('batch, time')
+    specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
+             jax.ShapeDtypeStruct((b,), jnp.int32))
+    pad = task.vocabs['vocab'].stoi[vocab_lib.PAD]
+    return {'predict': (predict_fn, specs, {
+        'inputs': [
+            {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
+             'meaning': 'word ids (vocabs/vocab.json) of each text as '
+                        f'data.* tokenizes it, padded with {pad} (<pad>)'},
+            {'name': 'lengths', 'shape': ['batch'], 'dtype': 'int32',
+             'meaning': 'the number of real tokens of each row'}],
+        'outputs': [
+            {'name': 'probabilities', 'shape': ['batch', len(task.labels)],
+             'dtype': 'float32',
+             'meaning': 'class probabilities, classes as in vocabs/labels.json'}],
+    })}
+
+  def predict(self, task: ClassifyTask, params, texts: list[str]) -> list[str]:
+    """`label<TAB>probability` of each text."""
+    task.add_split('input', [(t, '') for t in texts])
+    for number, ids in enumerate(task.data['input'].ids, 1):
+      if not len(ids):
+        raise InputError(f'input line {number}: no words in {texts[number - 1]!r}')
+    probs = driver.predict_split(self, task, params, 'input')
+    return [f'{task.labels.itos[int(p.argmax())]}\t{p.max():.4f}' for p in probs]

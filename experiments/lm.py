@@ -11,13 +11,13 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import distributed
+from rnn_jax import experiment
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
@@ -30,19 +30,13 @@ from rnn_jax.data import readers
 from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
 
-NAME = 'lm'
-DEFAULT_PRESET = 'timemachine_rnn'
 LOSS_REDUCTIONS = ('token_mean', 'sequence_sum')
-PREDICTION_FILES = ()
-# One batch shape: nothing for asynchronous dispatch to overlap, and the
-# step's temporaries come from the main heap (see rnn_jax/host.py).
-DISPATCH_ON_CALLING_THREAD = True
 # model.dtype -> the models' compute_dtype (None: float32 throughout).
 COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
 
 
 FIELDS = {
-    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.run_fields('lm', 'timemachine_rnn'),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
                       'num_layers', 'activation', 'block', 'unroll', 'scan',
                       cell='rnn'),
@@ -71,7 +65,7 @@ FIELDS = {
                          'slow scan reference elsewhere)'),
     'data.name': Field('timemachine', 'the corpus; files: data.train, '
                        'data.valid, data.test', choices=(
-                           *builders.registered(NAME), 'files')),
+                           *builders.registered('lm'), 'files')),
     'data.level': Field('char', 'the tokens', choices=('char', 'word')),
     'data.preprocess': Field('auto', 'd2l: letters and spaces, lower case; '
                              'auto: d2l for timemachine, else none',
@@ -115,31 +109,6 @@ FIELDS = {
     'predict.stateful': Field(False, '--mode=predict: each input line '
                               'continues from the state the last one left'),
 }
-
-
-def get_config() -> ml_collections.ConfigDict:
-  """Defaults = the `timemachine_rnn` preset."""
-  return configlib.build(FIELDS)
-
-
-def validate(config):
-  """What the declarations cannot say: fields that constrain each other."""
-  layers.check_regularisers(config)
-  vectors.check(config)
-  m = config.model
-  if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
-    raise InputError('config field model.remat_chunk: rematerialisation '
-                     'applies to cells with a recurrent matmul, not '
-                     f'model.cell={m.cell}')
-  if m.cudnn and (m.cell != 'lstm' or not m.recurrent or m.remat_chunk
-                  or m.dtype != 'float32'):
-    raise InputError('config field model.cudnn: cuDNN runs a recurrent '
-                     'float32 LSTM (model.cell=lstm, model.dtype=float32, '
-                     'model.remat_chunk=0)')
-
-
-def load_data(config) -> dict[str, list[str]]:
-  return corpus.load_tokens(config.data)
 
 
 def make_model(config, vocab_size: int) -> models.LanguageModel:
@@ -247,93 +216,9 @@ class LMTask:
             'bits_per_token': metrics.bits_per_token(m['loss'])}
 
 
-make_task = LMTask
-
-
-# ----------------------------------------------------------------------------
-# Generation.
-
-
-def generate(task: LMTask, params, prefix: str, seed: int = 0,
-             what: str = 'generate.prefix', num_tokens: int | None = None,
-             carry=None) -> str:
-  """`prefix` (named `what` in errors) read from `carry` (the initial state
-  when None) and followed by `num_tokens` (default `generate.num_tokens`)
-  generated tokens."""
-  gc, vocab = task.config.generate, task.vocab
-  prefix_tokens = corpus.prefix_tokens(prefix, vocab, task.config.data, what)
-  model = task.model
-
-  def step_fn(p, tokens, carry):
-    logits, carry = model.apply({'params': p}, tokens[:, None], carry)
-    return logits[:, 0], carry
-
-  ids = decoding.generate(
-      step_fn, params, jnp.asarray(vocab.encode(prefix_tokens))[None, :],
-      model.initial_carry(1) if carry is None else carry,
-      jax.random.PRNGKey(seed),
-      num_tokens=gc.num_tokens if num_tokens is None else num_tokens,
-      temperature=gc.temperature, top_k=gc.top_k,
-      top_p=gc.top_p)
-  return corpus.join(prefix_tokens + vocab.decode(np.asarray(ids[0])),
-                     task.config.data)
-
-
-def read(task: LMTask, params, text: str, carry=None, what: str = 'text'):
-  """(probabilities [V] of the token after `text`, the state after it):
-  `text` read from `carry` (the initial state when None), so that a text
-  read in pieces, each from the state the last one left, is the text read
-  at once."""
-  tokens = corpus.prefix_tokens(text, task.vocab, task.config.data, what)
-  ids = jnp.asarray(task.vocab.encode(tokens))[None, :]
-  if carry is None:
-    carry = task.model.initial_carry(1)
-  logits, carry = _apply(task.model)(params, ids, carry)
-  return np.asarray(jax.nn.softmax(logits[0, -1])), carry
-
-
 @functools.lru_cache(maxsize=8)
 def _apply(model):
   return jax.jit(lambda p, ids, c: model.apply({'params': p}, ids, c))
-
-
-def exports(task: LMTask, params) -> dict:
-  """The functions --mode=export writes (see driver.export): `step` reads
-  tokens from a state and returns every position's logits and the new
-  state; `predict` returns the next token's probabilities after them."""
-  model = task.model
-  treedef = jax.tree.structure(model.initial_carry(1))
-  leaves = jax.tree.leaves(model.initial_carry(1))
-  def step(tokens, *state):
-    logits, carry = model.apply({'params': params}, tokens,
-                                jax.tree.unflatten(treedef, state))
-    return (logits, *jax.tree.leaves(carry))
-  def predict(tokens, *state):
-    logits, *state = step(tokens, *state)
-    return (jax.nn.softmax(logits[:, -1]), *state)
-  b, t = jax.export.symbolic_shape('batch, time')
-  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
-           *(jax.ShapeDtypeStruct((b,) + x.shape[1:], x.dtype) for x in leaves))
-  names = _state_names(model)
-  state = [{'name': n, 'shape': ['batch', x.shape[1]], 'dtype': str(x.dtype),
-            'meaning': m} for (n, m), x in zip(names, leaves)]
-  tokens = {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
-            'meaning': 'token ids (vocabs/vocab.json), read left to right'}
-  v = len(task.vocab)
-  return {
-      'step': (step, specs, {
-          'inputs': [tokens, *state],
-          'outputs': [{'name': 'logits', 'shape': ['batch', 'time', v],
-                       'dtype': 'float32',
-                       'meaning': 'the next token\'s logits at every position'},
-                      *state]}),
-      'predict': (predict, specs, {
-          'inputs': [tokens, *state],
-          'outputs': [{'name': 'probabilities', 'shape': ['batch', v],
-                       'dtype': 'float32',
-                       'meaning': 'the next token\'s probabilities after '
-                                  'the last token'}, *state]}),
-  }
 
 
 def _state_names(model) -> list[tuple[str, str]]:
@@ -349,30 +234,132 @@ def _state_names(model) -> list[tuple[str, str]]:
           for layer in range(model.num_layers) for n, m in parts]
 
 
-def write_outputs(task: LMTask, params, predictions, directory: str) -> dict:
-  """A sample from generate.prefix, printed and appended to samples.txt."""
-  del predictions
-  gc = task.config.generate
-  text = generate(task, params, gc.prefix, task.config.seed)
-  print(f'generated: {text}', flush=True)
-  if distributed.is_primary():
-    with open(os.path.join(directory, 'samples.txt'), 'a',
-              encoding='utf-8') as f:
-      f.write(f'# prefix={gc.prefix!r} temperature={gc.temperature} '
-              f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
-  return {}
+class LanguageModelling(experiment.Experiment):
+  """Predict x_t from x_<t; perplexity, generation, streams, export."""
+  NAME = 'lm'
+  DEFAULT_PRESET = 'timemachine_rnn'
+  FIELDS = FIELDS
+  SWEEP_METRICS = ('valid/perplexity', 'test/perplexity')
+  # One batch shape: nothing for asynchronous dispatch to overlap, and the
+  # step's temporaries come from the main heap (see rnn_jax/host.py).
+  DISPATCH_ON_CALLING_THREAD = True
 
+  def validate(self, config):
+    layers.check_regularisers(config)
+    vectors.check(config)
+    m = config.model
+    if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
+      raise InputError('config field model.remat_chunk: rematerialisation '
+                       'applies to cells with a recurrent matmul, not '
+                       f'model.cell={m.cell}')
+    if m.cudnn and (m.cell != 'lstm' or not m.recurrent or m.remat_chunk
+                    or m.dtype != 'float32'):
+      raise InputError('config field model.cudnn: cuDNN runs a recurrent '
+                       'float32 LSTM (model.cell=lstm, model.dtype=float32, '
+                       'model.remat_chunk=0)')
 
-def predict(task: LMTask, params, prefixes: list[str]) -> list[str]:
-  """Each prefix continued by the trained model (config.generate says how),
-  on one line: newlines and tabs it generates are escaped (\\n, \\t).
-  With `predict.stateful`, each prefix is read from the state the previous
-  one left (its generated continuation is not read on): a stream."""
-  results, carry = [], None
-  for i, prefix in enumerate(prefixes, 1):
-    what = f'input line {i}'
-    results.append(readers.escape_field(generate(
-        task, params, prefix, task.config.seed, what=what, carry=carry)))
-    if task.config.predict.stateful:
-      _, carry = read(task, params, prefix, carry, what)
-  return results
+  def load_data(self, config) -> dict[str, list[str]]:
+    return corpus.load_tokens(config.data)
+
+  def make_task(self, config, data, workdir, vocabs=None):
+    return LMTask(config, data, workdir, vocabs)
+
+  def generate(self, task, params, prefix, seed=0, num_tokens=None,
+               what='generate.prefix', carry=None) -> str:
+    """`prefix` (named `what` in errors) read from `carry` (the initial
+    state when None) and followed by `num_tokens` (default
+    `generate.num_tokens`) generated tokens."""
+    gc, vocab = task.config.generate, task.vocab
+    prefix_tokens = corpus.prefix_tokens(prefix, vocab, task.config.data,
+                                         what)
+    model = task.model
+
+    def step_fn(p, tokens, carry):
+      logits, carry = model.apply({'params': p}, tokens[:, None], carry)
+      return logits[:, 0], carry
+
+    ids = decoding.generate(
+        step_fn, params, jnp.asarray(vocab.encode(prefix_tokens))[None, :],
+        model.initial_carry(1) if carry is None else carry,
+        jax.random.PRNGKey(seed),
+        num_tokens=gc.num_tokens if num_tokens is None else num_tokens,
+        temperature=gc.temperature, top_k=gc.top_k, top_p=gc.top_p)
+    return corpus.join(prefix_tokens + vocab.decode(np.asarray(ids[0])),
+                       task.config.data)
+
+  def read(self, task, params, text, carry=None, what='text'):
+    """A text read in pieces, each from the state the last one left, is
+    the text read at once."""
+    tokens = corpus.prefix_tokens(text, task.vocab, task.config.data, what)
+    ids = jnp.asarray(task.vocab.encode(tokens))[None, :]
+    if carry is None:
+      carry = task.model.initial_carry(1)
+    logits, carry = _apply(task.model)(params, ids, carry)
+    return np.asarray(jax.nn.softmax(logits[0, -1])), carry
+
+  def vocabulary(self, task) -> list[str]:
+    return list(task.vocab.itos)
+
+  def exports(self, task, params) -> dict:
+    """`step` reads tokens from a state and returns every position's logits
+    and the new state; `predict` returns the next token's probabilities
+    after them."""
+    model = task.model
+    treedef = jax.tree.structure(model.initial_carry(1))
+    leaves = jax.tree.leaves(model.initial_carry(1))
+    def step(tokens, *state):
+      logits, carry = model.apply({'params': params}, tokens,
+                                  jax.tree.unflatten(treedef, state))
+      return (logits, *jax.tree.leaves(carry))
+    def predict(tokens, *state):
+      logits, *state = step(tokens, *state)
+      return (jax.nn.softmax(logits[:, -1]), *state)
+    b, t = jax.export.symbolic_shape('batch, time')
+    specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
+             *(jax.ShapeDtypeStruct((b,) + x.shape[1:], x.dtype)
+               for x in leaves))
+    state = [{'name': n, 'shape': ['batch', x.shape[1]],
+              'dtype': str(x.dtype), 'meaning': m}
+             for (n, m), x in zip(_state_names(model), leaves)]
+    tokens = {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
+              'meaning': 'token ids (vocabs/vocab.json), read left to right'}
+    v = len(task.vocab)
+    return {
+        'step': (step, specs, {
+            'inputs': [tokens, *state],
+            'outputs': [{'name': 'logits', 'shape': ['batch', 'time', v],
+                         'dtype': 'float32', 'meaning': "the next token's "
+                         'logits at every position'}, *state]}),
+        'predict': (predict, specs, {
+            'inputs': [tokens, *state],
+            'outputs': [{'name': 'probabilities', 'shape': ['batch', v],
+                         'dtype': 'float32', 'meaning': "the next token's "
+                         'probabilities after the last token'}, *state]}),
+    }
+
+  def write_outputs(self, task, params, predictions, directory) -> dict:
+    """A sample from generate.prefix, printed and appended to samples.txt."""
+    del predictions
+    gc = task.config.generate
+    text = self.generate(task, params, gc.prefix, task.config.seed)
+    print(f'generated: {text}', flush=True)
+    if distributed.is_primary():
+      with open(os.path.join(directory, 'samples.txt'), 'a',
+                encoding='utf-8') as f:
+        f.write(f'# prefix={gc.prefix!r} temperature={gc.temperature} '
+                f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
+    return vectors.summary(task.coverage)
+
+  def predict(self, task, params, lines) -> list[str]:
+    """Each prefix continued (config.generate says how), on one line:
+    newlines and tabs it generates are escaped (\\n, \\t). With
+    `predict.stateful`, each prefix is read from the state the previous one
+    left (its generated continuation is not read on): a stream."""
+    results, carry = [], None
+    for i, prefix in enumerate(lines, 1):
+      what = f'input line {i}'
+      results.append(readers.escape_field(self.generate(
+          task, params, prefix, task.config.seed, what=what, carry=carry)))
+      if task.config.predict.stateful:
+        _, carry = self.read(task, params, prefix, carry, what)
+    return results

@@ -24,26 +24,24 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from rnn_jax import configlib
+from rnn_jax import experiment
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
+from rnn_jax import records
 from rnn_jax import training
 from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
-NAME = 'memory'
-DEFAULT_PRESET = 'adding_t200_lstm'
-PREDICTION_FILES = ()
 TASKS = ('adding', 'copy', 'selective_copy')
 SPLITS = ('train', 'valid', 'test')
 
 
 FIELDS = {
-    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.run_fields('memory', 'adding_t200_lstm'),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
                       'num_layers', 'activation', 'unroll', 'scan',
                       hidden_size=128),
@@ -67,23 +65,6 @@ FIELDS = {
     **configlib.group('train', training.FIELDS, optimizer='adam',
                       learning_rate=0.01, clip_norm=1.0, num_epochs=30),
 }
-
-
-def get_config() -> ml_collections.ConfigDict:
-  """Defaults = the `adding_t200_lstm` preset."""
-  return configlib.build(FIELDS)
-
-
-def validate(config):
-  """What the declarations cannot say: fields that constrain each other."""
-  dc = config.data
-  if dc.train_size < dc.batch_size:
-    raise InputError(f'config field data.train_size={dc.train_size}: at '
-                     f'least one batch (data.batch_size={dc.batch_size})')
-  if dc.name == 'selective_copy' and dc.length > dc.delay:
-    raise InputError(f'config field data.length={dc.length}: selective_copy '
-                     f'places the symbols among the {dc.delay} steps of '
-                     'data.delay; give at most that many')
 
 
 def example(dc, seed: int, split: str, index: int):
@@ -113,11 +94,6 @@ def example(dc, seed: int, split: str, index: int):
   targets = np.zeros_like(inputs)
   targets[-dc.length:] = symbols
   return inputs, targets
-
-
-def load_data(config):
-  del config  # generated, see `example`
-  return None
 
 
 class MemoryTask:
@@ -203,9 +179,6 @@ class MemoryTask:
     return {'accuracy': m['recall'][0] / max(m['recall'][1], 1.0)}
 
 
-make_task = MemoryTask
-
-
 # When a task counts as solved: a valid metric past a threshold.
 SOLVED = {'adding': ('valid/mse', 0.01), 'copy': ('valid/accuracy', 0.99),
           'selective_copy': ('valid/accuracy', 0.99)}
@@ -214,22 +187,41 @@ SOLVED = {'adding': ('valid/mse', 0.01), 'copy': ('valid/accuracy', 0.99),
 def solved_step(name: str, records: list[dict]) -> int | None:
   """The first step whose valid metric passed `SOLVED[name]`, or None."""
   key, threshold = SOLVED[name]
-  lower = key.endswith('mse')
+  higher = metrics.higher_is_better(key)
   steps = [r['step'] for r in records if key in r
-           and (r[key] <= threshold if lower else r[key] >= threshold)]
+           and (r[key] >= threshold if higher else r[key] <= threshold)]
   return min(steps) if steps else None
 
 
-def write_outputs(task, params, predictions, directory: str) -> dict:
-  """`solved_step` (see `SOLVED`) from a training run's metrics.jsonl."""
-  del params, predictions
-  records = training.read_metrics(directory)
-  if not records:  # an evaluation of a checkpoint: no history here
-    return {}
-  return {'solved_step': solved_step(task.config.data.name, records)}
+class Memory(experiment.Experiment):
+  """How far back a state carries one thing: adding, copy, selective copy."""
+  NAME = 'memory'
+  DEFAULT_PRESET = 'adding_t200_lstm'
+  FIELDS = FIELDS
+  SWEEP_METRICS = ('test/mse', 'test/accuracy', 'solved_step')
 
+  def make_task(self, config, data, workdir, vocabs=None):
+    return MemoryTask(config, data, workdir, vocabs)
 
-def predict(task, params, lines: list[str]) -> list[str]:
-  del task, params, lines
-  raise InputError('the memory experiment has no predict mode: its data is '
-                   'generated; --mode=eval scores a checkpoint')
+  def validate(self, config):
+    """What the declarations cannot say: fields that constrain each other."""
+    dc = config.data
+    if dc.train_size < dc.batch_size:
+      raise InputError(f'config field data.train_size={dc.train_size}: at '
+                       f'least one batch (data.batch_size={dc.batch_size})')
+    if dc.name == 'selective_copy' and dc.length > dc.delay:
+      raise InputError(f'config field data.length={dc.length}: selective_copy '
+                       f'places the symbols among the {dc.delay} steps of '
+                       'data.delay; give at most that many')
+
+  def load_data(self, config):
+    del config  # generated, see `example`
+    return None
+
+  def write_outputs(self, task, params, predictions, directory: str) -> dict:
+    """`solved_step` (see `SOLVED`) from a training run's metrics.jsonl."""
+    del params, predictions
+    history = records.read_metrics(directory)
+    if not history:  # an evaluation of a checkpoint: no history here
+      return {}
+    return {'solved_step': solved_step(task.config.data.name, history)}

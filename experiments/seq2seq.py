@@ -19,17 +19,17 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from rnn_jax import configlib
 from rnn_jax import decoding
-from rnn_jax import driver
+from rnn_jax import experiment
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
 from rnn_jax import plots
 from rnn_jax import training
+from rnn_jax import workdir as workdir_lib
 from rnn_jax.configlib import Field
 from rnn_jax.data import builders
 from rnn_jax.data import paired
@@ -37,14 +37,12 @@ from rnn_jax.data import pipelines
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
-NAME = 'seq2seq'
-DEFAULT_PRESET = 'multi30k_gru_attn'
 # One hypothesis (reference) a line, in the split's order.
 PREDICTION_FILES = ('{split}_hypotheses.txt', '{split}_references.txt')
 
 
 FIELDS = {
-    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.run_fields('seq2seq', 'multi30k_gru_attn'),
     'model.embed_size': Field(256, 'source and target embeddings',
                               at_least=1),
     'model.encoder_cell': dataclasses.replace(
@@ -75,7 +73,7 @@ FIELDS = {
                                   at_least=1),
     'data.name': Field('multi30k', 'the dataset (and its configuration); '
                        'files: data.train, data.valid, data.test',
-                       choices=(*builders.registered(NAME), 'files')),
+                       choices=(*builders.registered('seq2seq'), 'files')),
     'data.tokenizer': Field('punct', 'how a line becomes tokens',
                             choices=paired.TOKENIZERS),
     'data.lowercase': Field(True, 'lower-case the text'),
@@ -118,20 +116,6 @@ FIELDS = {
 }
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """Defaults = the `multi30k_gru_attn` preset."""
-  return configlib.build(FIELDS)
-
-
-def validate(config):
-  """What the declarations cannot say: fields that constrain each other."""
-  layers.check_regularisers(config, cell_field='model.encoder_cell')
-
-
-def load_data(config):
-  return paired.load_splits(config.data)
-
-
 # ----------------------------------------------------------------------------
 # The task given to the training loop.
 
@@ -144,7 +128,8 @@ class Seq2SeqTask(training.SentenceTask):
     self.config = config
     # The tokenisers' models (sentencepiece) live beside the vocabularies.
     self.data = data = paired.Data(dc, examples or {}, os.path.join(
-        workdir, driver.VOCABS), vocabs, statements=config.model.hierarchical)
+        workdir, workdir_lib.VOCABS), vocabs,
+        statements=config.model.hierarchical)
     self.vocabs = data.vocabs
     self.model = models.Seq2Seq(
         source_vocab_size=len(data.source_vocab),
@@ -274,34 +259,58 @@ class Seq2SeqTask(training.SentenceTask):
 # Scoring, files, heat maps.
 
 
+def _scored(task: Seq2SeqTask, split: str, hypotheses):
+  """(indices, detokenised hypotheses, references) of the decoded ones."""
+  done = [i for i, h in enumerate(hypotheses) if h is not None]
+  return (done,
+          [task.data.target_tokenizer.decode(hypotheses[i]) for i in done],
+          [task.data.references[split][i] for i in done])
+
+
+def exact_match(task: Seq2SeqTask, split: str, hypotheses) -> float:
+  """The share of decoded examples whose tokens are the gold ones."""
+  gold = task.data.target[split].tokens
+  correct = [hypotheses[i] == gold[i] for i in _scored(task, split,
+                                                        hypotheses)[0]]
+  return float(np.mean(correct)) if correct else 0.0
+
+
+def _bleu(task: Seq2SeqTask, split: str, hypotheses) -> tuple[float, str]:
+  """sacrebleu's corpus BLEU of the decoded examples and its signature; a
+  lower-casing model is scored against the cased references with BLEU's own
+  lower-casing (case:lc)."""
+  _, hyp_text, refs = _scored(task, split, hypotheses)
+  return metrics.corpus_bleu(hyp_text, refs,
+                             lowercase=task.config.data.lowercase)
+
+
+def bleu(task: Seq2SeqTask, split: str, hypotheses) -> float:
+  return _bleu(task, split, hypotheses)[0] if any(
+      h is not None for h in hypotheses) else 0.0
+
+
 def score_split(task: Seq2SeqTask, split: str, hypotheses,
                 directory: str) -> dict:
   """Exact match (per bAbI task too) and BLEU of the decoded examples;
   writes <split>_hypotheses.txt and <split>_references.txt."""
   data = task.data
-  done = [i for i, h in enumerate(hypotheses) if h is not None]
-  gold = data.target[split].tokens
-  hyp_text = [data.target_tokenizer.decode(hypotheses[i]) for i in done]
-  refs = [data.references[split][i] for i in done]
+  done, hyp_text, refs = _scored(task, split, hypotheses)
   for name, lines in zip(PREDICTION_FILES, (hyp_text, refs)):
     with open(os.path.join(directory, name.format(split=split)), 'w',
               encoding='utf-8') as f:
       f.writelines(line + '\n' for line in lines)
-  correct = [hypotheses[i] == gold[i] for i in done]
-  result = {f'{split}/exact_match': float(np.mean(correct)) if done else 0.0}
+  result = {f'{split}/exact_match': exact_match(task, split, hypotheses)}
   tasks = [data.examples[split][i].get('task', 0) for i in done]
   if any(tasks):
-    per_task = metrics.group_means(correct, tasks)
+    gold = data.target[split].tokens
+    per_task = metrics.group_means([hypotheses[i] == gold[i] for i in done],
+                                   tasks)
     result.update({f'{split}/exact_match_task{k}': v
                    for k, v in per_task.items()})
     result[f'{split}/tasks_passed'] = sum(v >= 0.95 for v in per_task.values())
   if task.config.decode.bleu and done:
-    # A lower-casing model is scored against the cased references with
-    # BLEU's own lower-casing (signature case:lc).
-    score, signature = metrics.corpus_bleu(
-        hyp_text, refs, lowercase=task.config.data.lowercase)
-    result[f'{split}/bleu'] = score
-    result[f'{split}/bleu_signature'] = signature
+    result[f'{split}/bleu'], result[f'{split}/bleu_signature'] = _bleu(
+        task, split, hypotheses)
   return result
 
 
@@ -325,37 +334,60 @@ def plot_attention(task: Seq2SeqTask, params, split: str, hypotheses,
                     list(hypotheses[i]) + [vocab_lib.EOS])
 
 
-make_task = Seq2SeqTask
+class Seq2Seq(experiment.Experiment):
+  """Read a source, write a target: translation, question answering."""
+  NAME = 'seq2seq'
+  DEFAULT_PRESET = 'multi30k_gru_attn'
+  FIELDS = FIELDS
+  PREDICTION_FILES = PREDICTION_FILES
+  SWEEP_METRICS = ('valid/bleu', 'test/bleu', 'test/exact_match')
 
+  def make_task(self, config, data, workdir, vocabs=None):
+    return Seq2SeqTask(config, data, workdir, vocabs)
 
-def write_outputs(task: Seq2SeqTask, params, predictions,
-                  directory: str) -> dict:
-  """Scores valid and test, writes their hypotheses and references and the
-  test attention maps; translates decode.examples."""
-  config = task.config
-  dec = config.decode
-  summary = {}
-  for split, hypotheses in predictions.items():
-    scores = score_split(task, split, hypotheses, directory)
-    summary.update(scores)
-    print(f'{split} ({dec.method}) | ' + ' '.join(
-        f'{k.split("/", 1)[1]} {v:.4g}' for k, v in scores.items()
-        if isinstance(v, float) and 'task' not in k), flush=True)
-    if f'{split}/bleu_signature' in scores:
-      print(f'  sacrebleu {scores[f"{split}/bleu_signature"]}', flush=True)
-    if split == 'test' and config.model.attention != 'none':
-      plot_attention(task, params, split, hypotheses, dec.num_heatmaps,
-                     directory)
-  if dec.examples:
-    sentences = [s.strip() for s in dec.examples.split('|') if s.strip()]
-    translations = task.translate(params, sentences)
-    summary['examples'] = dict(zip(sentences, translations))
-    for s, t in zip(sentences, translations):
-      print(f'  {s} => {t}', flush=True)
-  return summary
+  def predict_batch(self, task, params, batch, rng):
+    return task.predict_batch(params, batch, rng)
 
+  def evaluators(self):
+    return {'bleu': experiment.Evaluator(bleu, higher_is_better=True),
+            'exact_match': experiment.Evaluator(exact_match,
+                                                higher_is_better=True)}
 
-def predict(task: Seq2SeqTask, params, sentences: list[str]) -> list[str]:
-  """The translation (or answer) of each source sentence, decoded as
-  config.decode says."""
-  return task.translate(params, sentences)
+  def validate(self, config):
+    """What the declarations cannot say: fields that constrain each other."""
+    layers.check_regularisers(config, cell_field='model.encoder_cell')
+
+  def load_data(self, config):
+    return paired.load_splits(config.data)
+
+  def write_outputs(self, task: Seq2SeqTask, params, predictions,
+                    directory: str) -> dict:
+    """Scores valid and test, writes their hypotheses and references and the
+    test attention maps; translates decode.examples."""
+    config = task.config
+    dec = config.decode
+    summary = {}
+    for split, hypotheses in predictions.items():
+      scores = score_split(task, split, hypotheses, directory)
+      summary.update(scores)
+      print(f'{split} ({dec.method}) | ' + ' '.join(
+          f'{k.split("/", 1)[1]} {v:.4g}' for k, v in scores.items()
+          if isinstance(v, float) and 'task' not in k), flush=True)
+      if f'{split}/bleu_signature' in scores:
+        print(f'  sacrebleu {scores[f"{split}/bleu_signature"]}', flush=True)
+      if split == 'test' and config.model.attention != 'none':
+        plot_attention(task, params, split, hypotheses, dec.num_heatmaps,
+                       directory)
+    if dec.examples:
+      sentences = [s.strip() for s in dec.examples.split('|') if s.strip()]
+      translations = task.translate(params, sentences)
+      summary['examples'] = dict(zip(sentences, translations))
+      for s, t in zip(sentences, translations):
+        print(f'  {s} => {t}', flush=True)
+    return summary
+
+  def predict(self, task: Seq2SeqTask, params,
+              sentences: list[str]) -> list[str]:
+    """The translation (or answer) of each source sentence, decoded as
+    config.decode says."""
+    return task.translate(params, sentences)

@@ -10,12 +10,12 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from rnn_jax import configlib
 from rnn_jax import crf
 from rnn_jax import driver
+from rnn_jax import experiment
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
@@ -28,15 +28,10 @@ from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
-NAME = 'tag'
-DEFAULT_PRESET = 'conll2003_ner_bilstm_crf'
-# `word gold predicted` per token, a blank line after each sentence: what
-# conlleval reads.
-PREDICTION_FILES = ('{split}_predictions.conll',)
 
 
 FIELDS = {
-    **configlib.run_fields(DEFAULT_PRESET),
+    **configlib.run_fields('tag', 'conll2003_ner_bilstm_crf'),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
                       'num_layers', 'bidirectional', 'unroll', 'scan',
                       hidden_size=200),
@@ -56,7 +51,7 @@ FIELDS = {
     **configlib.group('model', vectors.FIELDS),
     'data.name': Field('conll2003', 'the dataset; files: data.train, '
                        'data.valid, data.test', choices=(
-                           *builders.registered(NAME), 'files')),
+                           *builders.registered('tag'), 'files')),
     'data.column': Field('ner', "the tag column: a dataset's column name; "
                          'for files its number (0 = the word), or for conllu '
                          'also a field name (upos, xpos)'),
@@ -77,23 +72,6 @@ FIELDS = {
                       learning_rate=2e-3, clip_norm=5.0, schedule='cosine',
                       num_epochs=30),
 }
-
-
-def get_config() -> ml_collections.ConfigDict:
-  """Defaults = the `conll2003_ner_bilstm_crf` preset."""
-  return configlib.build(FIELDS)
-
-
-def validate(config):
-  """What the declarations cannot say: fields that constrain each other."""
-  layers.check_regularisers(config)
-  vectors.check(config)
-  if not config.data.column:
-    raise InputError('config field data.column: name the tag column')
-
-
-def load_data(config):
-  return tagged.load_splits(config.data)
 
 
 _INPUTS = ('tokens', 'lengths', 'features', 'chars', 'char_lengths')
@@ -205,33 +183,55 @@ class TagTask(training.SentenceTask):
     return [row[:n] for row, n in zip(tags, batch['lengths'])]
 
 
-make_task = TagTask
+class Tagging(experiment.Experiment):
+  """Read a sentence, emit one tag per word."""
+  NAME = 'tag'
+  DEFAULT_PRESET = 'conll2003_ner_bilstm_crf'
+  FIELDS = FIELDS
+  # `word gold predicted` per token, a blank line after each sentence: what
+  # conlleval reads.
+  PREDICTION_FILES = ('{split}_predictions.conll',)
+  SWEEP_METRICS = ('valid/f1', 'test/f1', 'test/accuracy')
 
+  def make_task(self, config, data, workdir, vocabs=None):
+    return TagTask(config, data, workdir, vocabs)
 
-def write_outputs(task: TagTask, params, predictions, directory: str) -> dict:
-  """Per split, `word gold predicted` per token of each predicted sentence
-  (spaces inside a word become underscores, as conlleval needs)."""
-  del params
-  names = task.tags.itos
-  for split, predicted in predictions.items():
-    data = task.data[split]
-    with open(os.path.join(directory, PREDICTION_FILES[0].format(split=split)),
-              'w', encoding='utf-8') as f:
-      for words, gold, guess in zip(data.words, data.tags, predicted):
-        if guess is None:
-          continue
-        for w, g, p in zip(words, gold, guess):
-          f.write(f'{w.replace(" ", "_")} {names[g]} {names[p]}\n')
-        f.write('\n')
-  return {}
+  def predict_batch(self, task, params, batch, rng):
+    return task.predict_batch(params, batch, rng)
 
+  def validate(self, config):
+    """What the declarations cannot say: fields that constrain each other."""
+    layers.check_regularisers(config)
+    vectors.check(config)
+    if not config.data.column:
+      raise InputError('config field data.column: name the tag column')
 
-def predict(task: TagTask, params, lines: list[str]) -> list[str]:
-  """`word/TAG ...` for each line of space-separated words (each written
-  `word|feature|...` when the model reads feature columns)."""
-  sentences = tagged.parse_inputs(lines, task.config.data,
-                                  placeholder_tag=task.tags.itos[0])
-  task.add_split('input', sentences)
-  predicted = driver.predict_split(task, params, 'input')
-  return [' '.join(f'{w}/{task.tags.itos[t]}' for w, t in zip(words, tags))
-          for (words, _, _), tags in zip(sentences, predicted)]
+  def load_data(self, config):
+    return tagged.load_splits(config.data)
+
+  def write_outputs(self, task: TagTask, params, predictions, directory: str) -> dict:
+    """Per split, `word gold predicted` per token of each predicted sentence
+    (spaces inside a word become underscores, as conlleval needs)."""
+    del params
+    names = task.tags.itos
+    for split, predicted in predictions.items():
+      data = task.data[split]
+      name = self.PREDICTION_FILES[0].format(split=split)
+      with open(os.path.join(directory, name), 'w', encoding='utf-8') as f:
+        for words, gold, guess in zip(data.words, data.tags, predicted):
+          if guess is None:
+            continue
+          for w, g, p in zip(words, gold, guess):
+            f.write(f'{w.replace(" ", "_")} {names[g]} {names[p]}\n')
+          f.write('\n')
+    return vectors.summary(task.coverage)
+
+  def predict(self, task: TagTask, params, lines: list[str]) -> list[str]:
+    """`word/TAG ...` for each line of space-separated words (each written
+    `word|feature|...` when the model reads feature columns)."""
+    sentences = tagged.parse_inputs(lines, task.config.data,
+                                    placeholder_tag=task.tags.itos[0])
+    task.add_split('input', sentences)
+    predicted = driver.predict_split(self, task, params, 'input')
+    return [' '.join(f'{w}/{task.tags.itos[t]}' for w, t in zip(words, tags))
+            for (words, _, _), tags in zip(sentences, predicted)]

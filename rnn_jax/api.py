@@ -30,53 +30,56 @@ def _experiments():
   return experiments
 
 
-def _resolve(preset_or_config) -> tuple[Any, ml_collections.ConfigDict]:
-  """(experiment module, config) of a preset name, an experiment name (its
-  default preset) or a ConfigDict (its `preset` field says the
-  experiment)."""
+def _resolve(preset_or_config, experiment: str | None = None):
+  """(experiment, config) of a preset name, an experiment name or file (its
+  default preset, or its declared defaults) or a ConfigDict (whose
+  `experiment` field names the experiment)."""
   experiments = _experiments()
   if isinstance(preset_or_config, ml_collections.ConfigDict):
     config = ml_collections.ConfigDict(preset_or_config.to_dict())
-    name = config.get('preset')
-    if name not in experiments.preset_names():
-      raise InputError(f'config field preset={name!r}: name a preset, whose '
-                       'experiment the config is for')
-    return (experiments.get_experiment(experiments.get_preset(name).EXPERIMENT),
-            config)
+    name = experiment or config.get('experiment')
+    if not name:
+      raise InputError('the config names no experiment (field experiment)')
+    config.experiment = experiments.spec_of(name)
+    return experiments.get_experiment(name), config
+  if preset_or_config is None:
+    return experiments.resolve(experiment, None)
   if not isinstance(preset_or_config, str):
     raise InputError('give a preset name, an experiment name or a '
                      f'ConfigDict, not {type(preset_or_config).__name__}')
   name = preset_or_config
-  if name in experiments.EXPERIMENTS and name not in experiments.preset_names():
-    module = experiments.get_experiment(name)
-    if hasattr(module, 'run'):
-      raise InputError(f'experiment {name!r} trains nothing: run it with '
-                       f'launch.py --experiment={name}')
-    name = module.DEFAULT_PRESET
-  preset = experiments.get_preset(name)
-  config = preset.get_config()
-  config.preset = name
-  return experiments.get_experiment(preset.EXPERIMENT), config
+  if experiment is None and name not in experiments.preset_names():
+    if not (name in experiments.EXPERIMENTS or name.endswith('.py')
+            or '.' in name):
+      raise InputError(f'unknown preset or experiment {name!r}; presets: '
+                       f'{", ".join(experiments.preset_names())}; '
+                       f'experiments: {", ".join(experiments.EXPERIMENTS)}')
+    return experiments.resolve(name, None)
+  return experiments.resolve(experiment, preset_or_config)
 
 
 def get_config(preset_or_experiment: str) -> ml_collections.ConfigDict:
-  """The config of a preset (or of an experiment's default preset), to
-  change and hand to `train`."""
+  """The config of a preset, or of an experiment (a name, file or module:
+  its default preset, or its declared defaults), to change and hand to
+  `train`."""
   return _resolve(preset_or_experiment)[1]
 
 
 def train(preset_or_config, workdir: str,
-          overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+          overrides: dict[str, Any] | None = None,
+          experiment: str | None = None) -> dict[str, Any]:
   """Trains (or resumes, as launch.py does) and returns the run's summary.
 
   Args:
-    preset_or_config: a preset name ('ptb_small'), an experiment name (its
-      default preset) or a ConfigDict (from `get_config`).
+    preset_or_config: a preset name ('ptb_small'), an experiment (a name,
+      the path of a .py file or a dotted module: its default preset, or its
+      defaults) or a ConfigDict (from `get_config`); None with `experiment`.
     workdir: the run's folder.
     overrides: {'train.max_steps': 100, ...}: each field must exist and
       the value have its type (a string is parsed as on the command line).
+    experiment: the experiment, where `preset_or_config` does not say it.
   """
-  experiment, config = _resolve(preset_or_config)
+  experiment, config = _resolve(preset_or_config, experiment)
   config = configlib.apply_overrides(config, overrides or {})
   return driver.train(experiment, config, workdir)
 
@@ -85,8 +88,7 @@ def evaluate(workdir: str, step: int | None = None,
              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
   """Recomputes the valid and test metrics of a trained workdir's reported
   checkpoint (or of `step`), as `--mode=eval` does, and returns them."""
-  experiment = _experiments().get_experiment(driver.workdir_experiment(workdir))
-  config = driver.saved_config(experiment, workdir, overrides or {})
+  experiment, config = driver.saved_config(workdir, overrides or {})
   return driver.evaluate(experiment, config, workdir, step)
 
 
@@ -101,9 +103,7 @@ class Trained:
   stateful `stream` with `reset`, for language models."""
 
   def __init__(self, workdir: str, step: int | None = None):
-    self.experiment = _experiments().get_experiment(
-        driver.workdir_experiment(workdir))
-    self.config = driver.saved_config(self.experiment, workdir, {})
+    self.experiment, self.config = driver.saved_config(workdir, {})
     self.task, self.params, self.step = driver.load(
         self.experiment, self.config, workdir, step)
     self._carry = None
@@ -115,26 +115,18 @@ class Trained:
     driver.check_inputs(lines, 'input')
     return self.experiment.predict(self.task, self.params, list(lines))
 
-  def _language_model(self, what: str):
-    if self.experiment.NAME != 'lm':
-      raise InputError(f'{what} is for language models; this is a '
-                       f'{self.experiment.NAME} model')
-    return self.experiment
-
   def generate(self, prefix: str, num_tokens: int | None = None) -> str:
     """`prefix` continued by `num_tokens` tokens (default
     `generate.num_tokens`), decoded as `generate.*` says."""
-    lm = self._language_model('generate')
-    return lm.generate(self.task, self.params, prefix, self.config.seed,
-                       what='prefix', num_tokens=num_tokens)
+    return self.experiment.generate(self.task, self.params, prefix,
+                                    self.config.seed, num_tokens=num_tokens)
 
   def stream(self, text: str) -> np.ndarray:
     """Reads `text` from the state the previous call left (the initial one
     after `reset` or at first) and returns the next token's probabilities
     [vocabulary size] (`vocab` gives the tokens)."""
-    lm = self._language_model('stream')
-    probabilities, self._carry = lm.read(self.task, self.params, text,
-                                         self._carry)
+    probabilities, self._carry = self.experiment.read(
+        self.task, self.params, text, self._carry)
     return probabilities
 
   def reset(self):
@@ -143,6 +135,5 @@ class Trained:
 
   @property
   def vocab(self) -> list[str]:
-    """The language model's tokens, in the order of `stream`'s output."""
-    self._language_model('vocab')
-    return list(self.task.vocab.itos)
+    """The tokens, in the order of `stream`'s output."""
+    return self.experiment.vocabulary(self.task)

@@ -149,11 +149,21 @@ def fraction(default: float, meaning: str) -> Field:
   return Field(default, meaning, at_least=0, below=1)
 
 
-def run_fields(preset: str) -> dict[str, Field]:
-  """The top-level fields of every experiment, `preset` its default one."""
-  return {'preset': Field(preset, 'set by launch.py from --preset; a label '
+def run_fields(experiment: str, preset: str | None) -> dict[str, Field]:
+  """The fields every experiment has; `preset` is its default one."""
+  return {'experiment': Field(experiment, 'set by launch.py from '
+                              '--experiment: the name, file or module that '
+                              'defines the experiment'),
+          'preset': Field(preset, 'set by launch.py from --preset; a label '
                           'only'),
-          'seed': Field(0, 'initialisation, dropout and the data order')}
+          'seed': Field(0, 'initialisation, dropout and the data order'),
+          'eval.metrics': Field('', "comma-separated metrics of the "
+                                "experiment's evaluators computed on valid "
+                                'at every evaluation (train.select_by adds '
+                                'its own)'),
+          'eval.max_examples': Field(0, '>0: those metrics on the first '
+                                     'this many valid examples only',
+                                     at_least=0)}
 
 
 def group(prefix: str, fields: dict[str, Field], *names: str,

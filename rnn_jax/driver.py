@@ -1,6 +1,6 @@
-"""One driver for every experiment: train, evaluate and predict.
+"""One driver for every experiment: train, evaluate, predict and export.
 
-An experiment module declares only what is its own (see `Experiment`); the
+An experiment declares only what is its own (`rnn_jax.experiment`); the
 driver does the rest the same way for all of them: validation, reading the
 data once, the vocabularies (saved in `<workdir>/vocabs/`), the run's
 metadata, the training loop, the prediction loop over evaluation batches,
@@ -9,59 +9,23 @@ cross-validation, and summary.json.
 
 from __future__ import annotations
 
-import datetime
-import importlib.metadata
 import itertools
 import json
 import os
 import shutil
-import subprocess
-import sys
-from typing import Any, Protocol
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
 from rnn_jax import configlib
-from rnn_jax import distributed
+from rnn_jax import evaluation
+from rnn_jax import metrics
+from rnn_jax import steps
 from rnn_jax import training
-from rnn_jax.data import vocab as vocab_lib
+from rnn_jax import workdir as workdir_lib
 from rnn_jax.errors import InputError
-
-VOCABS = 'vocabs'   # <workdir>/vocabs/<name>.json, for every experiment
-
-
-class Experiment(Protocol):
-  """What an experiment module declares.
-
-  `FIELDS` declares its config fields (`configlib.Field`: default, meaning,
-  allowed values), which `get_config()` builds, `validate` (below) checks
-  and --help prints; its own `validate(config)` checks the rest.
-  `make_task(config, data, workdir, vocabs=None)` returns a
-  `training.Task` that also has `vocabs` (built on train when none are
-  given; `data` is None in predict mode), `describe()` (a line about the
-  data) and, where it predicts per example, `batches` (split -> batches
-  with `eval_batches()` and `seqs`) and `predict_batch(params, batch, rng)`
-  (one result per row of an evaluation batch). `PREDICTION_FILES` name
-  the files `write_outputs` writes per split ('{split}_...'), which
-  cross-validation concatenates over the folds; a true
-  `DISPATCH_ON_CALLING_THREAD` asks launch.py, which owns its process, for
-  `host.dispatch_on_calling_thread` (the driver changes no process-wide
-  setting: it also runs inside a user's own process, `rnn_jax.train`).
-  """
-  NAME: str
-  DEFAULT_PRESET: str
-  PREDICTION_FILES: tuple[str, ...]
-  FIELDS: dict[str, configlib.Field]
-
-  def get_config(self) -> ml_collections.ConfigDict: ...
-  def validate(self, config): ...
-  def load_data(self, config) -> Any: ...
-  def make_task(self, config, data, workdir: str, vocabs=None): ...
-  def write_outputs(self, task, params, predictions: dict[str, list],
-                    directory: str) -> dict[str, Any]: ...
-  def predict(self, task, params, lines: list[str]) -> list[str]: ...
 
 
 def validate(experiment, config):
@@ -70,7 +34,46 @@ def validate(experiment, config):
   say (fields that constrain each other)."""
   configlib.check(config, experiment.FIELDS)
   training.validate_config(config)
+  offered = experiment.evaluators()
+  for name, evaluator in offered.items():
+    metrics.register(name, evaluator.higher_is_better)
+  for name in _evaluated(config):
+    if name not in offered:
+      raise InputError(f'config field eval.metrics: {name!r} is no metric '
+                       f'of experiment {experiment.NAME} (it offers '
+                       f'{", ".join(offered) or "none"})')
   experiment.validate(config)
+
+
+def _evaluated(config) -> list[str]:
+  """The evaluator metrics named by eval.metrics."""
+  return [n.strip() for n in config.eval.metrics.split(',') if n.strip()]
+
+
+class _EvaluateMore:
+  """`(params, split) -> metrics` of the evaluators that eval.metrics and
+  train.select_by name (`names`), for the training loop's every
+  evaluation."""
+
+  def __init__(self, experiment, task, config, names: list[str]):
+    self.experiment, self.task, self.config = experiment, task, config
+    self.names = names
+
+  def __call__(self, params, split: str) -> dict[str, float]:
+    config, offered = self.config, self.experiment.evaluators()
+    predictions = predict_split(self.experiment, self.task, params, split,
+                                config.train.eval_steps, config.seed,
+                                config.eval.max_examples)
+    return {n: float(offered[n].fn(self.task, split, predictions))
+            for n in self.names}
+
+
+def _evaluate_more(experiment, task, config) -> _EvaluateMore | None:
+  names = _evaluated(config)
+  selected = config.train.select_by.partition('/')[2]
+  if selected in experiment.evaluators() and selected not in names:
+    names.append(selected)
+  return _EvaluateMore(experiment, task, config, names) if names else None
 
 
 def train(experiment, config, workdir: str) -> dict[str, Any]:
@@ -78,44 +81,42 @@ def train(experiment, config, workdir: str) -> dict[str, Any]:
   summary.json. With data.cv_folds > 1 and data.fold = -1, every fold is
   a run of its own in <workdir>/fold<k>, and the summary their mean."""
   validate(experiment, config)
-  dc = config.data
-  if dc.get('cv_folds') and dc.fold < 0:
+  if _all_folds(experiment, config):
     return _cross_validate(experiment, config, workdir)
   data = experiment.load_data(config)
   task = experiment.make_task(config, data, workdir)
   print(task.describe(), flush=True)
-  training.write_config(workdir, config)
-  _write_run_info(workdir, config)
-  save_vocabs(workdir, task.vocabs)
-  result = training.train_and_evaluate(task, config, workdir)
-  coverage = getattr(task, 'coverage', None)
+  workdir_lib.write_config(workdir, config)
+  workdir_lib.write_run_info(workdir, config)
+  workdir_lib.save_vocabs(workdir, task.vocabs)
+  result = training.train_and_evaluate(
+      task, config, workdir, _evaluate_more(experiment, task, config))
   return _finish(experiment, task, result['state'].params, workdir,
-                 {**labels(experiment, config), **result['summary'],
-                  **({} if coverage is None else
-                     {'pretrained/coverage': coverage})})
+                 {**labels(experiment, config), **result['summary']})
 
 
 def evaluate(experiment, config, workdir: str,
              step: int | None = None) -> dict[str, Any]:
   """Recomputes a checkpoint's valid and test metrics and outputs into
   <workdir>/eval_<step>/ (the training run's own files are left alone)."""
-  _one_fold(config, workdir)
-  params, step = training.load_params(workdir, step)
-  vocabs = load_vocabs(workdir, experiment.NAME)
+  _one_fold(experiment, config, workdir)
+  params, step = workdir_lib.load_params(workdir, step)
+  vocabs = workdir_lib.load_vocabs(workdir, experiment.NAME)
   task = experiment.make_task(config, experiment.load_data(config), workdir,
                               vocabs)
-  final = training.evaluate_splits(task, training.make_eval_step(task), params,
-                                   config.train.eval_steps)
-  return _finish(experiment, task, params, evaluation_dir(workdir, step),
+  final = evaluation.evaluate_splits(task, steps.make_eval_step(task),
+                                     params, config.train.eval_steps)
+  return _finish(experiment, task, params,
+                 workdir_lib.evaluation_dir(workdir, step),
                  {**labels(experiment, config), 'checkpoint': step, **final})
 
 
 def load(experiment, config, workdir: str, step: int | None = None):
   """(task, params, step) of a trained workdir, from it alone (no data):
   the reported checkpoint's params, or those of `step`."""
-  _one_fold(config, workdir)
-  vocabs = load_vocabs(workdir, experiment.NAME)
-  params, step = training.load_params(workdir, step)
+  _one_fold(experiment, config, workdir)
+  vocabs = workdir_lib.load_vocabs(workdir, experiment.NAME)
+  params, step = workdir_lib.load_params(workdir, step)
   return experiment.make_task(config, None, workdir, vocabs), params, step
 
 
@@ -135,26 +136,12 @@ def predict(experiment, config, workdir: str, lines: list[str],
   return experiment.predict(task, params, lines)
 
 
-def workdir_experiment(workdir: str) -> str:
-  """The experiment a trained workdir holds (from its config's preset)."""
-  from rnn_jax import experiments  # pylint: disable=g-import-not-at-top
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.isfile(path):
-    raise InputError(f'no config.json in {workdir}: nothing trained there')
-  try:
-    with open(path, encoding='utf-8') as f:
-      preset = json.load(f).get('preset')
-  except (ValueError, AttributeError):
-    raise InputError(f'{path}: not a run\'s config') from None
-  if preset not in experiments.preset_names():
-    raise InputError(f'{path}: preset {preset!r} names no experiment; give '
-                     'the experiment')
-  return experiments.get_preset(preset).EXPERIMENT
-
-
-def saved_config(experiment, workdir: str, overrides: dict[str, Any]):
-  """The config a trained workdir was trained with, plus `overrides` of
-  anything but the model (whose shapes the checkpoint fixes), validated."""
+def saved_config(workdir: str, overrides: dict[str, Any],
+                 experiment: str | None = None):
+  """(experiment, config) of a trained workdir: the experiment and config
+  its config.json records, plus `overrides` of anything but the model (whose
+  shapes the checkpoint fixes), validated. `experiment`, when given, must be
+  the one recorded."""
   from rnn_jax import experiments  # pylint: disable=g-import-not-at-top
   saved = os.path.join(workdir, 'config.json')
   if not os.path.isfile(saved):
@@ -163,24 +150,31 @@ def saved_config(experiment, workdir: str, overrides: dict[str, Any]):
   if model_fields:
     raise InputError(f'--config.{model_fields[0]}: the model comes from '
                      f'{workdir} (its checkpoints fix it)')
-  base = experiment.get_config()
   try:
     with open(saved, encoding='utf-8') as f:
-      fields = configlib.flatten(base.__class__(json.load(f)))
-    trained = fields.get('preset')
-    if (trained in experiments.preset_names()
-        and experiments.get_preset(trained).EXPERIMENT != experiment.NAME):
-      raise InputError(f'{workdir} holds a --experiment='
-                       f'{experiments.get_preset(trained).EXPERIMENT} run, '
-                       f'not {experiment.NAME}')
+      fields = configlib.flatten(ml_collections.ConfigDict(json.load(f)))
+  except (ValueError, TypeError, AttributeError):
+    raise InputError(f'{saved}: not a run\'s config') from None
+  recorded = fields.get('experiment')
+  if not recorded:  # a config.json written before it named the experiment
+    preset = fields.get('preset')
+    if preset not in experiments.preset_names():
+      raise InputError(f'{saved} names no experiment; give --experiment')
+    recorded = experiments.get_preset(preset).EXPERIMENT
+  if experiment is not None and (experiments.spec_of(experiment)
+                                 != recorded):
+    raise InputError(f'{workdir} holds a --experiment={recorded} run, not '
+                     f'{experiment}')
+  module = experiments.get_experiment(recorded)
+  base = module.get_config()
+  try:
     base.update_from_flattened_dict(fields)
   except (ValueError, KeyError, TypeError) as e:
-    raise InputError(f'{saved}: not a config of --experiment='
-                     f'{experiment.NAME} ({str(e).splitlines()[0][:120]})'
-                     ) from None
+    raise InputError(f'{saved}: not a config of --experiment={recorded} '
+                     f'({str(e).splitlines()[0][:120]})') from None
   config = configlib.apply_overrides(base, overrides)
-  validate(experiment, config)
-  return config
+  validate(module, config)
+  return module, config
 
 
 EXPORT = 'export'   # <workdir>/export/: serialized functions, signature
@@ -195,28 +189,26 @@ def export(experiment, config, workdir: str, step: int | None = None) -> str:
   jax: `jax.export.deserialize(bytes).call(*inputs)` returns the tuple of
   outputs (README, Export)."""
   from jax import export as jax_export  # pylint: disable=g-import-not-at-top
-  if not hasattr(experiment, 'exports'):
-    raise InputError(f'--mode=export: not available for --experiment='
-                     f'{experiment.NAME} yet (lm and classify export)')
   task, params, step = load(experiment, config, workdir, step)
   params = jax.tree.map(jax.numpy.asarray, params)  # constants of the export
+  functions = experiment.exports(task, params)
   folder = os.path.join(workdir, EXPORT)
   tmp = folder + '.tmp'
   if os.path.isdir(tmp):
     shutil.rmtree(tmp)
-  os.makedirs(os.path.join(tmp, VOCABS))
+  os.makedirs(os.path.join(tmp, workdir_lib.VOCABS))
   signature = {'experiment': experiment.NAME, 'checkpoint': step,
                'jax_version': jax.__version__, 'functions': {}}
-  for name, (fn, specs, described) in experiment.exports(task, params).items():
+  for name, (fn, specs, described) in functions.items():
     exported = jax_export.export(jax.jit(fn))(*specs)
     with open(os.path.join(tmp, f'{name}.jax'), 'wb') as f:
       f.write(exported.serialize())
     signature['functions'][name] = described
   with open(os.path.join(tmp, 'signature.json'), 'w', encoding='utf-8') as f:
     json.dump(signature, f, indent=2)
-  for vocab in os.listdir(os.path.join(workdir, VOCABS)):
-    shutil.copy(os.path.join(workdir, VOCABS, vocab),
-                os.path.join(tmp, VOCABS, vocab))
+  for vocab in os.listdir(os.path.join(workdir, workdir_lib.VOCABS)):
+    shutil.copy(os.path.join(workdir, workdir_lib.VOCABS, vocab),
+                os.path.join(tmp, workdir_lib.VOCABS, vocab))
   if os.path.isdir(folder):  # replaced whole, never half-written
     shutil.rmtree(folder)
   os.replace(tmp, folder)
@@ -229,9 +221,9 @@ def labels(experiment, config) -> dict[str, Any]:
   """What a summary says it is: the experiment, the preset it started from
   (none for the user's own files) and the data."""
   dc = config.data
-  own = dc.name == 'files'
+  own = dc.get('name') == 'files'
   return {'experiment': experiment.NAME,
-          'preset': None if own else config.preset, 'data': dc.name,
+          'preset': None if own else config.preset, 'data': dc.get('name'),
           **({'data_files': {s: dc[s] for s in ('train', 'valid', 'test')
                              if dc[s]}} if own else {})}
 
@@ -241,30 +233,37 @@ def _finish(experiment, task, params, directory: str,
   """The valid and test predictions, handed to the experiment's writers,
   then summary.json."""
   predictions = {}
-  if hasattr(task, 'predict_batch'):
-    predictions = {split: predict_split(task, params, split,
+  if experiment.predict_batch is not None:
+    predictions = {split: predict_split(experiment, task, params, split,
                                         task.config.train.eval_steps,
                                         task.config.seed)
                    for split in ('valid', 'test')}
   summary.update(experiment.write_outputs(task, params, predictions,
                                           directory))
-  return training.write_summary(directory, summary)
+  return workdir_lib.write_summary(directory, summary)
 
 
-def predict_split(task, params, split: str, max_batches: int = 0,
-                  seed: int = 0) -> list:
-  """`task.predict_batch` of every example of `split`, in the split's order
-  (None past the first `max_batches` evaluation batches, when > 0); batch i
-  gets the key fold_in(PRNGKey(seed), i)."""
+def predict_split(experiment, task, params, split: str,
+                  max_batches: int = 0, seed: int = 0,
+                  max_examples: int = 0) -> list:
+  """`experiment.predict_batch` of every example of `split`, in the split's
+  order (None past the first `max_batches` evaluation batches, or past the
+  first `max_examples` examples predicted, when > 0); batch i gets the key
+  fold_in(PRNGKey(seed), i)."""
   batches = task.batches[split]
   out: list = [None] * len(batches.seqs)
   rng = jax.random.PRNGKey(seed)
+  done = 0
   for i, batch in enumerate(itertools.islice(batches.eval_batches(),
                                              max_batches or None)):
-    rows = task.predict_batch(params, batch, jax.random.fold_in(rng, i))
+    rows = experiment.predict_batch(task, params, batch,
+                                    jax.random.fold_in(rng, i))
     for row, index in enumerate(batch['index']):
-      if index >= 0:
+      if index >= 0 and not (max_examples and done == max_examples):
         out[index] = rows[row]
+        done += 1
+    if max_examples and done == max_examples:
+      break
   return out
 
 
@@ -284,8 +283,8 @@ def _cross_validate(experiment, config, workdir: str) -> dict[str, Any]:
     print(f'--- fold {k + 1}/{folds}', flush=True)
     results.append(train(experiment, fold_config,
                          os.path.join(workdir, f'fold{k}')))
-  training.write_config(workdir, config)
-  _write_run_info(workdir, config)
+  workdir_lib.write_config(workdir, config)
+  workdir_lib.write_run_info(workdir, config)
   summary = {**labels(experiment, config), 'cv_folds': folds}
   for key in sorted(results[0]):
     values = [r.get(key) for r in results]
@@ -305,12 +304,18 @@ def _cross_validate(experiment, config, workdir: str) -> dict[str, Any]:
       f'{k} {summary[k]:.4f} +- {summary[k + "_std"]:.4f}'
       for k in summary if k.startswith('test/') and k + '_std' in summary),
         flush=True)
-  return training.write_summary(workdir, summary)
+  return workdir_lib.write_summary(workdir, summary)
 
 
-def _one_fold(config, workdir: str):
+def _all_folds(experiment, config) -> bool:
+  """Whether the config asks for every fold of a cross-validation."""
+  return (experiment.CROSS_VALIDATES and config.data.cv_folds > 1
+          and config.data.fold < 0)
+
+
+def _one_fold(experiment, config, workdir: str):
   dc = config.data
-  if dc.get('cv_folds') and dc.fold < 0:
+  if _all_folds(experiment, config):
     raise InputError(f'{workdir} holds a {dc.cv_folds}-fold '
                      'cross-validation: give one fold, --workdir='
                      f'{os.path.join(workdir, "fold0")}')
@@ -320,100 +325,3 @@ def _one_fold(config, workdir: str):
 # The workdir: vocabularies, run metadata, evaluation folders.
 
 
-def save_vocabs(workdir: str, vocabs: dict[str, vocab_lib.Vocab]):
-  if not distributed.is_primary():
-    return
-  os.makedirs(os.path.join(workdir, VOCABS), exist_ok=True)
-  for name, vocab in vocabs.items():
-    vocab.save(os.path.join(workdir, VOCABS, f'{name}.json'))
-
-
-class _Vocabs(dict):
-  """A trained workdir's vocabularies; a missing one is an InputError."""
-
-  def __init__(self, folder: str, vocabs):
-    super().__init__(vocabs)
-    self.folder = folder
-
-  def __missing__(self, name):
-    raise InputError(f'no {name}.json in {self.folder}: not the workdir of '
-                     'a trained model')
-
-
-def load_vocabs(workdir: str, experiment: str) -> dict[str, vocab_lib.Vocab]:
-  """Every vocabulary a training run saved in `workdir`."""
-  folder = os.path.join(workdir, VOCABS)
-  if not os.path.isdir(folder):
-    raise InputError(f'no {VOCABS}/ in {workdir}: not a trained {experiment} '
-                     'workdir')
-  vocabs = {}
-  for name in sorted(os.listdir(folder)):
-    if name.endswith('.json'):
-      path = os.path.join(folder, name)
-      try:
-        vocabs[name[:-5]] = vocab_lib.Vocab.load(path)
-      except (ValueError, KeyError, TypeError) as e:
-        raise InputError(f'{path}: not a vocabulary ({e})') from None
-  return _Vocabs(folder, vocabs)
-
-
-def evaluation_dir(workdir: str, step: int) -> str:
-  """Where `--mode=eval` of checkpoint `step` writes: <workdir>/eval_<step>,
-  so that the training run's own files are never touched."""
-  path = os.path.join(workdir, f'eval_{step}')
-  os.makedirs(path, exist_ok=True)
-  return path
-
-
-def _git_commit() -> str | None:
-  """The commit of the checkout rnn_jax runs from, if it is one."""
-  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  if not os.path.exists(os.path.join(repo, '.git')):
-    return None
-  try:
-    return subprocess.run(['git', '-C', repo, 'rev-parse', 'HEAD'],
-                          capture_output=True, text=True, timeout=10,
-                          check=True).stdout.strip() or None
-  except (OSError, subprocess.SubprocessError):
-    return None
-
-
-def run_info() -> dict[str, Any]:
-  """This process: command line, versions, backend and devices, time."""
-  versions = {}
-  for package in ('rnn_jax', 'jax', 'jaxlib', 'flax', 'optax'):
-    try:
-      versions[package] = importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-      versions[package] = None
-  return {
-      'start': datetime.datetime.now().astimezone().isoformat(
-          timespec='seconds'),
-      'command': [sys.executable] + sys.argv,
-      'versions': versions,
-      'git_commit': _git_commit(),
-      'backend': jax.default_backend(),
-      'device_kind': jax.devices()[0].device_kind,
-      'process_count': jax.process_count(),
-      'device_count': jax.device_count(),
-  }
-
-
-def _write_run_info(workdir: str, config):
-  """Appends this start (or resumption) and its config to run_info.json."""
-  if not distributed.is_primary():
-    return
-  path = os.path.join(workdir, 'run_info.json')
-  records = []
-  if os.path.isfile(path):
-    try:
-      with open(path, encoding='utf-8') as f:
-        records = list(json.load(f))
-    except (ValueError, TypeError):
-      raise InputError(f'{path}: not the JSON list of runs it should be; '
-                       'move it away to start a new one') from None
-  records.append({**run_info(), 'config': config.to_dict()})
-  tmp = path + '.tmp'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(records, f, indent=2)
-  os.replace(tmp, path)

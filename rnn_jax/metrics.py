@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+
+# The one registry of directions: a metric is better higher unless its name
+# (the part after 'split/') says an error or a cost, or an experiment's
+# evaluator registered it otherwise (`register`).
+_LOWER_IS_BETTER = re.compile(r'loss|perplexity|bits_per|mse|mae|error')
+_REGISTERED: dict[str, bool] = {}
+
+
+def register(name: str, higher_is_better: bool):
+  """Declares the direction of metric `name` (an experiment's evaluator)."""
+  _REGISTERED[name] = higher_is_better
+
+
+def higher_is_better(metric: str) -> bool:
+  """Whether more of `metric` ('valid/bleu' or 'bleu') is better."""
+  name = metric.rsplit('/', 1)[-1]
+  if name in _REGISTERED:
+    return _REGISTERED[name]
+  return not _LOWER_IS_BETTER.search(name)
 
 
 def cross_entropy(logits: jax.Array, targets: jax.Array,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import optax
+
+from rnn_jax.data import vectors
 
 SCHEDULES = ('constant', 'step', 'cosine')
 OPTIMIZERS = ('sgd', 'adam', 'adamw')
@@ -50,3 +53,24 @@ def make_optimizer(name: str, schedule, *, clip_norm: float | None = None,
   else:
     raise ValueError(f'unknown optimizer {name!r}; choose one of {OPTIMIZERS}')
   return links[0] if len(links) == 1 else optax.chain(*links)
+
+
+def from_config(tc, steps_per_epoch: int, freeze_embeddings: bool = False):
+  """`(tx, schedule)` of a `train` config group. The schedule spans
+  `num_epochs`; `max_steps` only stops a run early. `freeze_embeddings`
+  leaves the word embedding table (`vectors.EMBEDDING`) as it is."""
+  schedule = make_schedule(
+      tc.schedule, tc.learning_rate, steps_per_epoch,
+      tc.num_epochs * steps_per_epoch,
+      decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
+      warmup_steps=tc.warmup_steps)
+  tx = make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
+                            momentum=tc.momentum, weight_decay=tc.weight_decay)
+  if freeze_embeddings:
+    frozen = lambda path: tuple(getattr(k, 'key', k) for k in path[:2]) == (
+        vectors.EMBEDDING)
+    tx = optax.multi_transform(
+        {'train': tx, 'frozen': optax.set_to_zero()},
+        lambda params: jax.tree_util.tree_map_with_path(
+            lambda path, _: 'frozen' if frozen(path) else 'train', params))
+  return tx, schedule

@@ -4,11 +4,13 @@ A sweep is declared as a Python module (experiments/sweeps/NAME.py, an
 ablation in experiments/ablations/NAME.py, or any file given by path):
 
   BASES = {'lm': ('timemachine_rnn', {'train.num_epochs': 10}), ...}
-      experiment -> (preset, overrides every point shares)
+      experiment -> (preset or None, overrides every point shares); the
+      experiment a registered name or the path of a user's file
   GRID = {'train.clip_norm': [0.0, 1.0, 5.0]}   every combination, or
   ZIP = {'model.cell': [...], 'model.hidden_size': [...]}   i-th with i-th
   METRICS = ('valid/perplexity', 'test/perplexity')   optional: the table's
-      metric columns, the first one plotted (else the experiment's default)
+      metric columns, the first one plotted (else the experiment's
+      SWEEP_METRICS)
   CURVES = ('train/grad_norm', 'train/loss')   optional: per-step curves
       overlaid across runs (else the first metric's valid curve)
   def plot(rows, workdir): ...   optional: the sweep's own figures, drawn
@@ -37,16 +39,9 @@ import sys
 import time
 from typing import Any, Callable
 
+from rnn_jax import metrics as metrics_lib
 from rnn_jax.errors import InputError
 
-DEFAULT_METRICS = {
-    'lm': ('valid/perplexity', 'test/perplexity'),
-    'classify': ('valid/accuracy', 'test/accuracy'),
-    'seq2seq': ('valid/bleu', 'test/bleu', 'test/exact_match'),
-    'tag': ('valid/f1', 'test/f1', 'test/accuracy'),
-    'memory': ('test/mse', 'test/accuracy', 'solved_step'),
-}
-LOWER_IS_BETTER = ('perplexity', 'loss', 'bits_per_token')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +55,7 @@ class Plan:
   """Everything needed to run, print or collect a sweep."""
   title: str
   experiment: str
-  preset: str
+  preset: str | None
   shared: dict[str, str]      # the base's overrides, then the command line's
   cli: dict[str, str]         # the command line's alone
   points: list[Point]
@@ -69,9 +64,12 @@ class Plan:
   launcher: str               # path of launch.py
   plot: Callable[[list[dict], str], None] | None = None
 
+  def base_flags(self) -> list[str]:
+    return [f'--experiment={self.experiment}'] + (
+        [f'--preset={self.preset}'] if self.preset else [])
+
   def command(self, point: Point, workdir: str) -> list[str]:
-    return ([sys.executable, self.launcher, f'--experiment={self.experiment}',
-             f'--preset={self.preset}',
+    return ([sys.executable, self.launcher, *self.base_flags(),
              f'--workdir={os.path.join(workdir, point.name)}']
             + [f'--config.{k}={v}' for k, v in
                {**self.shared, **point.overrides}.items()])
@@ -116,10 +114,11 @@ def run_name(overrides: dict[str, str]) -> str:
 
 
 def make_plan(module, *, title: str, experiment: str | None,
-              preset: str | None, cli: dict[str, str], launcher: str,
-              check: Callable[[str, str, dict[str, str]], None]) -> Plan:
+              preset: str | None, cli: dict[str, str],
+              launcher: str) -> Plan:
   """Resolves the sweep `module` for an experiment and checks every point's
-  config with `check(experiment, preset, overrides)` before anything runs."""
+  config before anything runs."""
+  from rnn_jax import experiments  # pylint: disable=g-import-not-at-top
   bases = getattr(module, 'BASES', None)
   if not isinstance(bases, dict) or not bases:
     raise InputError(f'{title}: declare BASES = {{experiment: (preset, '
@@ -149,11 +148,13 @@ def make_plan(module, *, title: str, experiment: str | None,
               preset=preset or base_preset, shared=shared, cli=dict(cli),
               points=[Point(n, p) for n, p in zip(names, swept)],
               metrics=tuple(getattr(module, 'METRICS', None)
-                            or DEFAULT_METRICS[experiment]),
+                            or experiments.get_experiment(
+                                experiment).SWEEP_METRICS),
               curves=tuple(getattr(module, 'CURVES', ())),
               launcher=launcher, plot=getattr(module, 'plot', None))
   for point in plan.points:
-    check(plan.experiment, plan.preset, {**shared, **point.overrides})
+    experiments.check_run(plan.experiment, plan.preset,
+                          {**shared, **point.overrides})
   return plan
 
 
@@ -166,8 +167,8 @@ def dry_run_lines(plan: Plan, workdir: str, sweep_flag: str) -> list[str]:
   (every point being finished, it only writes the tables and plots)."""
   workdir = os.path.abspath(workdir)
   lines = [shlex.join(plan.command(p, workdir)) for p in plan.points]
-  collect = [sys.executable, plan.launcher, f'--experiment={plan.experiment}',
-             f'--preset={plan.preset}', sweep_flag, f'--workdir={workdir}']
+  collect = [sys.executable, plan.launcher, *plan.base_flags(), sweep_flag,
+             f'--workdir={workdir}']
   return lines + [shlex.join(collect + [f'--config.{k}={v}'
                                         for k, v in plan.cli.items()])]
 
@@ -266,7 +267,7 @@ def _write_markdown(plan: Plan, rows, swept, path):
   columns = swept + ['status'] + list(plan.metrics) + ['wall_seconds']
   fixed = ' '.join(f'--config.{k}={v}' for k, v in plan.shared.items())
   lines = [f'# {plan.title}', '',
-           f'`--experiment={plan.experiment} --preset={plan.preset}'
+           f'`{" ".join(plan.base_flags())}'
            + (f' {fixed}' if fixed else '') + '`', '',
            '| ' + ' | '.join(columns) + ' |',
            '|' + '---|' * len(columns)]
@@ -316,7 +317,7 @@ def _plot(plan: Plan, rows, swept, workdir):
       ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel(field)
     ax.set_ylabel(metric)
-    if metric.split('/')[-1] in LOWER_IS_BETTER:
+    if not metrics_lib.higher_is_better(metric):
       ax.set_yscale('log')
     if others:
       ax.legend(fontsize=7)
@@ -334,7 +335,8 @@ def _plot(plan: Plan, rows, swept, workdir):
         ax.plot(*zip(*points), label=f'{row["run"]} ({row["status"]})')
     ax.set_xlabel('step')
     ax.set_ylabel(key)
-    if key.split('/')[-1] in LOWER_IS_BETTER + ('grad_norm',):
+    if (not metrics_lib.higher_is_better(key)
+        or key.endswith('grad_norm')):
       ax.set_yscale('log')
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)

@@ -14,34 +14,26 @@ of the state.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import itertools
-import json
-import math
 import os
-import re
 import signal
 import threading
 import time
 from typing import Any, Iterable, Protocol
 
-from absl import logging as absl_logging
-import flax
-import ml_collections
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import orbax.checkpoint as ocp
 
 from rnn_jax import configlib
 from rnn_jax import distributed
+from rnn_jax import evaluation
 from rnn_jax import gradflow
 from rnn_jax import optim
 from rnn_jax import records
+from rnn_jax import selection
+from rnn_jax import steps
+from rnn_jax import workdir as workdir_lib
 from rnn_jax.configlib import Field
-from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -90,30 +82,6 @@ class SentenceTask:
 
   def num_tokens(self, batch):
     return int(batch['lengths'].sum())
-
-
-@flax.struct.dataclass
-class TrainState:
-  step: jax.Array
-  params: Any
-  opt_state: Any
-  rng: jax.Array        # raw uint32 key, so that it checkpoints as an array
-  carry: Any            # recurrent state handed from batch k to batch k+1
-  epoch_loss: jax.Array  # sums over the current epoch's training batches
-  epoch_count: jax.Array
-  nonfinite: jax.Array   # updates skipped for a non-finite loss or gradient
-  nonfinite_run: jax.Array  # ... of them in a row, up to this step
-  # Weight averaging (`train.average`; () when off): the averaged params,
-  # and for NT-ASGD the step its average starts from (-1: not yet).
-  average: Any
-  average_since: jax.Array
-  # The monitored validation metric (`train.select_by`, else valid/loss) at
-  # each evaluation so far, lower is better (negated where higher is), NaN
-  # beyond `num_evals`: model selection, early stopping and NT-ASGD's
-  # trigger read it, and a resumed run has it back.
-  monitor: jax.Array
-  monitor_steps: jax.Array  # the step of each, -1 beyond num_evals
-  num_evals: jax.Array
 
 
 class Interrupted(Exception):
@@ -178,12 +146,6 @@ FIELDS = {
                             'many before', at_least=1),
 }
 
-# Room for the monitored metric's evaluations (a fixed size, so that a run
-# resumed with more epochs still fits its checkpoint).
-MAX_EVALS = 4096
-# Metrics of which less is better; of any other, more is.
-_LOWER_IS_BETTER = re.compile(r'loss|perplexity|bits_per|mse|mae|error')
-
 
 def validate_config(config):
   """What the `train` fields' declarations cannot say on their own."""
@@ -198,67 +160,6 @@ def validate_config(config):
 
 # ----------------------------------------------------------------------------
 # Output: stdout, metrics.jsonl, TensorBoard, plots.
-
-
-class MetricWriter:
-  """Appends one JSON object per record to metrics.jsonl and TensorBoard."""
-
-  def __init__(self, workdir: str, resume_step: int):
-    self.path = os.path.join(workdir, 'metrics.jsonl')
-    self.active = distributed.is_primary()  # one writer per run
-    if not self.active:
-      return
-    records.keep(self.path, resume_step)
-    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    self.tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
-                            purge_step=resume_step + 1)
-
-  def write(self, step: int, metrics: dict[str, float]):
-    if not self.active:
-      return
-    record = {'step': step, **{k: float(v) for k, v in metrics.items()}}
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
-    for k, v in metrics.items():
-      if math.isfinite(float(v)):
-        self.tb.add_scalar(k, float(v), step)
-
-  def close(self):
-    if self.active:
-      self.tb.close()
-
-
-def read_metrics(workdir: str) -> list[dict[str, float]]:
-  return records.read(os.path.join(workdir, 'metrics.jsonl'))
-
-
-def plot_curves(workdir: str):
-  """plots/<metric>.png: train and valid curves against the step."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  rows = read_metrics(workdir)
-  os.makedirs(os.path.join(workdir, 'plots'), exist_ok=True)
-  names = sorted({k.split('/', 1)[1] for r in rows for k in r
-                  if '/' in k and k.split('/', 1)[0] in ('train', 'valid')}
-                 - {'num_targets'})
-  for name in names:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for split in ('train', 'valid'):
-      points = [(r['step'], r[f'{split}/{name}']) for r in rows
-                if f'{split}/{name}' in r and math.isfinite(r[f'{split}/{name}'])]
-      if points:
-        ax.plot(*zip(*points), label=split, marker='o' if split == 'valid' else None)
-    ax.set_xlabel('step')
-    ax.set_ylabel(name)
-    if name in ('perplexity', 'grad_norm'):
-      ax.set_yscale('log')
-    if ax.get_legend_handles_labels()[0]:
-      ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, 'plots', f'{name}.png'), dpi=100)
-    plt.close(fig)
 
 
 class _Throughput:
@@ -301,16 +202,6 @@ def _format_seconds(seconds: float) -> str:
   return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
-_LOG_ORDER = ('loss', 'perplexity', 'bits_per_token', 'accuracy', 'grad_norm',
-              'param_norm', 'learning_rate', 'tokens_per_sec')
-
-
-def _format_metrics(metrics: dict[str, float]) -> str:
-  names = sorted(metrics, key=lambda k: (
-      _LOG_ORDER.index(k) if k in _LOG_ORDER else len(_LOG_ORDER), k))
-  return ' '.join(f'{k} {metrics[k]:.4g}' for k in names)
-
-
 # ----------------------------------------------------------------------------
 # The loop.
 
@@ -318,67 +209,6 @@ def _format_metrics(metrics: dict[str, float]) -> str:
 def _zero():
   # A fresh buffer each call: the train step donates the whole state.
   return distributed.replicate(np.zeros((), np.float32))
-
-
-def _eval_sums(task: Task, eval_step, params, split: str,
-               max_batches: int = 0) -> dict[str, Any]:
-  """The stats of `split` (or its first `max_batches`) summed, the carry
-  flowing from batch to batch."""
-  carry = distributed.shard(task.initial_carry(split))
-  sums: dict[str, Any] = {}
-  batches = task.eval_batches(split)
-  if max_batches:
-    batches = itertools.islice(batches, max_batches)
-  for batch in batches:
-    stats, carry = eval_step(params, distributed.shard(batch), carry)
-    for k, v in jax.device_get(stats).items():
-      sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
-  return sums
-
-
-def evaluate(task: Task, eval_step, params, split: str,
-             max_batches: int = 0) -> dict[str, float]:
-  """The metrics of `split` (or of its first `max_batches`)."""
-  return summarize(task, _eval_sums(task, eval_step, params, split,
-                                    max_batches))
-
-
-def make_eval_step(task: Task):
-  """The jitted `(params, batch, carry) -> (stats, carry)` of evaluation."""
-  def eval_step(params, batch, carry):
-    _, (stats, carry) = task.loss(params, batch, carry, None, False)
-    return stats, carry
-  return jax.jit(eval_step)
-
-
-def evaluate_splits(task: Task, eval_step, params,
-                    max_batches: int = 0) -> dict[str, float]:
-  """The final metrics, 'valid/...' and 'test/...' (with `num_targets`, what
-  the loss was averaged over), printed as they come: what a training run
-  reports at its end and `--mode=eval` recomputes."""
-  final = {}
-  params = distributed.replicate(params)
-  for split in ('valid', 'test'):
-    sums = _eval_sums(task, eval_step, params, split, max_batches)
-    metrics = summarize(task, sums)
-    if metrics:
-      metrics['num_targets'] = int(sums['count'])
-      print(f'final {split} | {_format_metrics(metrics)}', flush=True)
-    final.update({f'{split}/{k}': v for k, v in metrics.items()})
-  return final
-
-
-def summarize(task: Task, sums: dict[str, Any]) -> dict[str, float]:
-  """Scalar sums become means over 'count'; array sums (a confusion matrix)
-  are handed to `task.derived_metrics` as they are; scalars are returned."""
-  sums = dict(sums)
-  count = float(sums.pop('count', 0.0))
-  if not count:
-    return {}
-  metrics = {k: float(v) / count if np.ndim(v) == 0 else v
-             for k, v in sums.items()}
-  metrics.update(task.derived_metrics(metrics))
-  return {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
 
 
 class _StopSignals:
@@ -401,510 +231,238 @@ class _StopSignals:
       signal.signal(signum, handler)
 
 
-def make_optimizer(tc, steps_per_epoch: int, freeze_embeddings: bool = False):
-  """`(tx, schedule)` of a `train` config group. The schedule spans
-  `num_epochs`; `max_steps` only stops a run early. `freeze_embeddings`
-  leaves the word embedding table (`vectors.EMBEDDING`) as it is."""
-  schedule = optim.make_schedule(
-      tc.schedule, tc.learning_rate, steps_per_epoch,
-      tc.num_epochs * steps_per_epoch,
-      decay_after_epochs=tc.decay_after_epochs, decay_rate=tc.decay_rate,
-      warmup_steps=tc.warmup_steps)
-  tx = optim.make_optimizer(tc.optimizer, schedule, clip_norm=tc.clip_norm,
-                            momentum=tc.momentum, weight_decay=tc.weight_decay)
-  if freeze_embeddings:
-    frozen = lambda path: tuple(getattr(k, 'key', k) for k in path[:2]) == (
-        vectors.EMBEDDING)
-    tx = optax.multi_transform(
-        {'train': tx, 'frozen': optax.set_to_zero()},
-        lambda params: jax.tree_util.tree_map_with_path(
-            lambda path, _: 'frozen' if frozen(path) else 'train', params))
-  return tx, schedule
-
-
-def initial_state(task: Task, tx: optax.GradientTransformation,
-                  seed: int, jit_init: bool = False,
-                  average: str = 'none') -> TrainState:
-  """Step 0, replicated over the `data` mesh but for the carry, which goes
-  with the batch and is split like it. `jit_init` compiles the
-  initialisation: faster for large models, but its values may differ from
-  the eager ones in the last bit (an orthogonal init's QR), so runs use the
-  eager one, which published numbers were measured with. `average` keeps a
-  copy of the params to average (see `train.average`)."""
-  init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
-  init = jax.jit(task.init_params) if jit_init else task.init_params
-  params = init(init_rng)
-  state = distributed.replicate(TrainState(
-      step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
-      rng=train_rng, carry=None, epoch_loss=np.zeros((), np.float32),
-      epoch_count=np.zeros((), np.float32), nonfinite=np.zeros((), np.int32),
-      nonfinite_run=np.zeros((), np.int32),
-      average=(() if average == 'none' else
-               jax.tree.map(lambda x: np.array(x, copy=True), params)),
-      average_since=np.full((), -1, np.int32),
-      monitor=np.full((MAX_EVALS,), np.nan, np.float32),
-      monitor_steps=np.full((MAX_EVALS,), -1, np.int32),
-      num_evals=np.zeros((), np.int32)))
-  return state.replace(carry=distributed.shard(task.initial_carry('train')))
-
-
-def _averaged(state: TrainState, params, average: str, ema_decay: float):
-  """The average after a step that produced `params` (see `train.average`):
-  an exponential moving average, or NT-ASGD's mean of the iterates since
-  `average_since` (the params themselves before it starts)."""
-  if average == 'ema':
-    return jax.tree.map(lambda a, p: ema_decay * a + (1 - ema_decay) * p,
-                        state.average, params)
-  if average == 'ntasgd':
-    # Iterates averaged after this step: those of steps average_since ..
-    # step + 1.
-    n = (state.step + 2 - state.average_since).astype(jnp.float32)
-    return jax.tree.map(
-        lambda a, p: jnp.where(state.average_since >= 0, a + (p - a) / n, p),
-        state.average, params)
-  return state.average
-
-
-def eval_params(state: TrainState):
-  """The weights a run evaluates and keeps: the average when it averages."""
-  return state.params if state.average == () else state.average
-
-
-def make_train_step(task: Task, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, patience: int = 0,
-                    average: str = 'none', ema_decay: float = 0.0):
-  """The jitted `(state, batch) -> (state, metrics)` of training; the state
-  is donated. `patience` > 0 makes `nonfinite_run` stick once it reaches
-  it (the loop stops there); `average` and `ema_decay` as in `train`."""
-
-  def train_step(state: TrainState, batch):
-    rng = jax.random.fold_in(state.rng, state.step)
-
-    def loss_fn(params):
-      return task.loss(params, batch, state.carry, rng, True)
-
-    (_, (stats, carry)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.params)
-    grad_norm = optax.global_norm(grads)  # before clipping
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    # A non-finite loss, gradient or updated parameter leaves params,
-    # optimizer state, carry and the epoch sums as they were: nothing
-    # non-finite is ever kept (or checkpointed).
-    finite = (jnp.isfinite(stats['loss']) & jnp.isfinite(grad_norm)
-              & jnp.isfinite(optax.global_norm(params)))
-    keep = lambda new, old: jax.tree.map(
-        lambda n, o: jnp.where(finite, n, o), new, old)
-    params = keep(params, state.params)
-    metrics = {
-        'loss': stats['loss'] / stats['count'],
-        'grad_norm': grad_norm,
-        'param_norm': optax.global_norm(params),
-        'learning_rate': schedule(state.step),
-    }
-    skipped = 1 - finite.astype(jnp.int32)
-    state = state.replace(
-        step=state.step + 1, params=params,
-        opt_state=keep(opt_state, state.opt_state),
-        average=keep(_averaged(state, params, average, ema_decay),
-                     state.average),
-        # Truncated BPTT: the next batch starts from this state, but its
-        # gradient stops here (PyTorch's repackage_hidden).
-        carry=keep(jax.lax.stop_gradient(carry), state.carry),
-        epoch_loss=state.epoch_loss + jnp.where(finite, stats['loss'], 0.0),
-        epoch_count=state.epoch_count + jnp.where(finite, stats['count'], 0.0),
-        nonfinite=state.nonfinite + skipped,
-        # Sticky once it reaches the patience, so that the loop, which
-        # looks only when it logs, still sees it.
-        nonfinite_run=jnp.where(
-            patience and state.nonfinite_run >= patience, state.nonfinite_run,
-            (state.nonfinite_run + skipped) * skipped))
-    metrics['nonfinite'] = state.nonfinite
-    return state, metrics
-
-  return jax.jit(train_step, donate_argnums=0)
-
-def train_and_evaluate(task: Task, config, workdir: str) -> dict[str, Any]:
-  """Trains `task` as `config.train` says and returns the final summary.
+def train_and_evaluate(task: Task, config, workdir: str,
+                       evaluate_more=None) -> dict[str, Any]:
+  """Trains `task` as `config.train` says; returns {'summary': the final
+  metrics and facts of the run, 'state': the final `TrainState` with the
+  reported params, host-local}.
 
   Resumes from the newest checkpoint in `<workdir>/checkpoints` if any.
+  `evaluate_more(params, split) -> metrics`, when given, adds the metrics
+  it `names` (computed from predictions) to every validation.
   """
   wall_start = time.time()
-  tc = config.train
-  spe = task.steps_per_epoch
-  total_steps = min(tc.num_epochs * spe, tc.max_steps or tc.num_epochs * spe)
-  tx, schedule = make_optimizer(
-      tc, spe, config.model.get('freeze_embeddings', False))
-
-  patience = tc.nonfinite_patience
-  train_step = make_train_step(task, tx, schedule, patience, tc.average,
-                               tc.ema_decay)
-  eval_step = make_eval_step(task)
-
-  state = initial_state(task, tx, config.seed, average=tc.average)
-  num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  monitor = _Monitor(task, eval_step, tc, workdir)
-
-  manager = ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(
-          max_to_keep=tc.checkpoints_to_keep, create=True,
-          enable_async_checkpointing=False))
-  if manager.latest_step() is not None:
-    restored_step = manager.latest_step()
-    try:
-      with _quiet_absl():
-        state = manager.restore(restored_step,
-                                args=ocp.args.StandardRestore(state))
-    except (ValueError, TypeError, KeyError) as e:
-      raise InputError(f'the checkpoint at step {restored_step} in {workdir} '
-                       'does not fit this model (shapes or structure differ: '
-                       f'{str(e).splitlines()[0][:200]}); use another '
-                       '--workdir') from None
-    print(f'resumed from step {restored_step} in {workdir}', flush=True)
-  start_step = int(state.step)
-  writer = MetricWriter(workdir, start_step)
-  grad_flow = gradflow.Recorder(task, workdir, tc.grad_flow_every_steps)
-  if grad_flow.active:
-    records.keep(grad_flow.path, start_step)
-    if start_step == 0:
-      grad_flow.record(0, state.params)
-
-  def save(step: int):
-    if manager.latest_step() != step:
-      manager.save(step, args=ocp.args.StandardSave(state))
-
-  if start_step == 0:
-    monitor.check_name(state)
-  devices = distributed.mesh().size
-  print(f'{num_params:,} parameters; {total_steps} steps ({spe} per epoch)'
-        + (f'; batches split over {devices} devices in '
-           f'{jax.process_count()} process(es)' if devices > 1 else ''),
-        flush=True)
-  timer = _Throughput()
-  shapes = set()
+  run = _Run(task, config, workdir, evaluate_more)
   signals = _StopSignals()
   stopped = None
-  early_stop = False
   try:
-    for step in range(start_step, total_steps):
-      epoch, index = divmod(step, spe)
-      if index == 0:
-        state = state.replace(
-            carry=distributed.shard(task.initial_carry('train')),
-            epoch_loss=_zero(), epoch_count=_zero())
-      elif task.reset_carry_every_batch:
-        state = state.replace(
-            carry=distributed.shard(task.initial_carry('train')))
-      batch = task.train_batch(epoch, index)
-      # A batch of a shape not seen before compiles: keep it out of the timing.
-      shape = tuple(np.shape(x) for x in jax.tree.leaves(batch))
-      compiles = shape not in shapes
-      if compiles:
-        timer.stop(state.step)
-        shapes.add(shape)
-      state, metrics = train_step(state, distributed.shard(batch))
-      last_step = step + 1
-      if compiles:
-        jax.block_until_ready(state.step)
-      else:
-        timer.count(task.num_tokens(batch))
-
-      end_of_epoch = last_step % spe == 0
-      is_last = last_step == total_steps
-      logged = last_step % tc.log_every_steps == 0 or end_of_epoch or is_last
-      if logged:
-        timer.stop(state.step)
-        metrics = jax.device_get(metrics)
-        record = {f'train/{k}': v for k, v in metrics.items()}
-        record['train/tokens_per_sec'] = timer.tokens_per_sec
-        record.update({f'train/{k}': v for k, v in task.derived_metrics(
-            {'loss': float(metrics['loss'])}).items()})
-        writer.write(last_step, record)
-        print(f'step {last_step}/{total_steps} epoch {epoch + 1} | '
-              f'{_format_metrics({k.split("/")[1]: v for k, v in record.items()})}'
-              f' | {1000 * timer.seconds_per_step:.1f} ms/step | ETA '
-              f'{_format_seconds(timer.seconds_per_step * (total_steps - last_step))}',
-              flush=True)
-        if end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0 and not is_last:
-          valid = evaluate(task, eval_step, eval_params(state), 'valid',
-                           tc.eval_steps)
-          writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
-          print(f'epoch {epoch + 1} valid | {_format_metrics(valid)}',
-                flush=True)
-          state, early_stop = monitor.update(state, valid, last_step)
-      # Every record of a step is written before its checkpoint: a run
-      # killed after the checkpoint resumes past the step.
-      if grad_flow.active and last_step % grad_flow.every == 0:
-        timer.stop(state.step)
-        grad_flow.record(last_step, state.params)
-      if tc.checkpoint_every_steps and last_step % tc.checkpoint_every_steps == 0:
-        timer.stop(state.step)
-        save(last_step)
-      timer.start()
-
+    for step in range(run.start_step, run.total_steps):
+      logged = run.step(step)
       if signals.received is not None:
-        save(last_step)
-        manager.wait_until_finished()
-        writer.close()
-        raise Interrupted(signals.received, last_step, workdir)
-      if logged and early_stop:
-        print(f'stopping at step {last_step}: {tc.select_by} has not improved '
-              f'in {tc.early_stopping_patience} evaluations '
-              '(train.early_stopping_patience)', flush=True)
-        stopped = 'early_stopping'
-        break
-      if logged and patience and int(state.nonfinite_run) >= patience:
-        print(f'stopping at step {last_step}: {patience} non-finite losses '
-              'or gradients in a row (train.nonfinite_patience)', flush=True)
-        stopped = 'nonfinite'
+        run.save(step + 1)
+        run.close()
+        raise Interrupted(signals.received, step + 1, workdir)
+      stopped = logged and run.stop_reason()
+      if stopped:
         break
   finally:
     signals.restore()
-  if int(state.nonfinite):
-    print(f'{int(state.nonfinite)} updates skipped for a non-finite loss or '
-          'gradient', flush=True)
-
-  last_step = int(state.step)
-  if tc.select_by and not monitor.seen(state, last_step):
-    # The last step is a candidate too.
-    valid = evaluate(task, eval_step, eval_params(state), 'valid',
-                     tc.eval_steps)
-    writer.write(last_step, {f'valid/{k}': v for k, v in valid.items()})
-    print(f'step {last_step} valid | {_format_metrics(valid)}', flush=True)
-    state, _ = monitor.update(state, valid, last_step)
-  save(last_step)
-  manager.wait_until_finished()
-  selected_step, params = monitor.selected(state, last_step)
-
-  summary: dict[str, Any] = {}
-  train = summarize(task, {'loss': float(state.epoch_loss),
-                           'count': float(state.epoch_count)})
-  summary.update({f'train/{k}': v for k, v in train.items()})
-  if selected_step != last_step:
-    print(f'selected step {selected_step} by {tc.select_by}', flush=True)
-  final = evaluate_splits(task, eval_step, params, tc.eval_steps)
-  # With selection the valid metrics are already in metrics.jsonl, at the
-  # steps they were measured.
-  writer.write(last_step, {k: v for k, v in final.items()
-                           if not (tc.select_by and k.startswith('valid/'))})
-  writer.close()
-  summary.update(final)
-  summary.update({
-      'selected_step': selected_step,
-      'selected_by': tc.select_by or 'last step',
-      'train/tokens_per_sec': timer.tokens_per_sec or None,
-      'steps': int(state.step),
-      'nonfinite_steps': int(state.nonfinite),
-      'stopped': stopped,
-      **({'average_since': int(state.average_since)
-          if int(state.average_since) >= 0 else None}
-         if tc.average == 'ntasgd' else {}),
-      'num_params': int(num_params),
-      'wall_seconds': time.time() - wall_start,
-  })
-  if distributed.is_primary():
-    plot_curves(workdir)
-    grad_flow.plot()
-  # Generation, decoding and predictions after training run in each process
-  # on its own copy of the parameters.
-  return {'summary': summary,
-          'state': state.replace(params=distributed.host_local(params))}
+  return run.finish(stopped or None, wall_start)
 
 
-class _Monitor:
-  """Watches the validation metric `train.select_by` (valid/loss without
-  it) at each evaluation. Its history lives in the `TrainState` (so a
-  resumed run decides as the uninterrupted one would); a better value saves
-  the evaluated weights to <workdir>/best (one checkpoint); it decides
-  early stopping and when NT-ASGD starts averaging."""
+class _Run:
+  """The moving parts of one training run: its state, steps, records,
+  checkpoints and the validation metric it watches (`selection`)."""
 
-  def __init__(self, task: Task, eval_step, tc, workdir: str):
-    self.task, self.eval_step, self.tc = task, eval_step, tc
-    self.name = (tc.select_by or 'valid/loss').split('/', 1)[1]
-    self.sign = 1.0 if _LOWER_IS_BETTER.search(self.name) else -1.0
-    self.best = None
-    if tc.select_by:
-      self.best = ocp.CheckpointManager(
-          os.path.abspath(os.path.join(workdir, 'best')),
-          options=ocp.CheckpointManagerOptions(
-              max_to_keep=1, create=True, enable_async_checkpointing=False))
+  def __init__(self, task: Task, config, workdir: str, evaluate_more):
+    self.task, self.workdir, self.evaluate_more = task, workdir, evaluate_more
+    tc = self.tc = config.train
+    self.spe = spe = task.steps_per_epoch
+    self.total_steps = min(tc.num_epochs * spe,
+                           tc.max_steps or tc.num_epochs * spe)
+    tx, schedule = optim.from_config(
+        tc, spe, config.model.get('freeze_embeddings', False))
+    self.train_step = steps.make_train_step(task, tx, schedule,
+                                      tc.nonfinite_patience, tc.average,
+                                      tc.ema_decay)
+    self.eval_step = steps.make_eval_step(task)
+    self.state = steps.initial_state(task, tx, config.seed, average=tc.average)
+    self.num_params = sum(x.size for x in jax.tree.leaves(self.state.params))
+    self.monitor = selection.Monitor(tc, workdir)
+    self.manager = ocp.CheckpointManager(
+        os.path.abspath(os.path.join(workdir, 'checkpoints')),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=tc.checkpoints_to_keep, create=True,
+            enable_async_checkpointing=False))
+    self._restore()
+    self.start_step = int(self.state.step)
+    self.writer = records.MetricWriter(workdir, self.start_step)
+    self.grad_flow = gradflow.Recorder(task, workdir, tc.grad_flow_every_steps)
+    if self.grad_flow.active:
+      records.keep(self.grad_flow.path, self.start_step)
+      if self.start_step == 0:
+        self.grad_flow.record(0, self.state.params)
+    if self.start_step == 0 and tc.select_by and not (
+        evaluate_more and self.monitor.name in evaluate_more.names):
+      self.monitor.check_name(evaluation.evaluate(task, self.eval_step,
+                                       steps.eval_params(self.state), 'valid', 1))
+    devices = distributed.mesh().size
+    print(f'{self.num_params:,} parameters; {self.total_steps} steps ({spe} '
+          'per epoch)' + (f'; batches split over {devices} devices in '
+                          f'{jax.process_count()} process(es)'
+                          if devices > 1 else ''), flush=True)
+    self.timer = _Throughput()
+    self.shapes = set()
+    self.early_stop = False
 
-  def check_name(self, state: TrainState):
-    """Refuses an unknown select_by before training (one batch)."""
-    if not self.tc.select_by:
-      return
-    names = evaluate(self.task, self.eval_step, eval_params(state), 'valid', 1)
-    if self.name not in names:
-      raise InputError(f'config field train.select_by={self.tc.select_by!r}: '
-                       'this experiment reports '
-                       + ', '.join(f'valid/{k}' for k in sorted(names)))
-
-  @staticmethod
-  def _history(state: TrainState) -> tuple[np.ndarray, np.ndarray]:
-    """(values, steps) of the evaluations so far."""
-    n = int(state.num_evals)
-    values, steps = jax.device_get((state.monitor, state.monitor_steps))
-    return np.asarray(values)[:n], np.asarray(steps)[:n]
-
-  def _best_index(self, values: np.ndarray) -> int | None:
-    finite = np.flatnonzero(np.isfinite(values))
-    return int(finite[np.argmin(values[finite])]) if finite.size else None
-
-  def seen(self, state: TrainState, step: int) -> bool:
-    """Whether the evaluation of `step` is already in the history."""
-    steps = self._history(state)[1]
-    return steps.size > 0 and steps[-1] == step
-
-  def update(self, state: TrainState, valid: dict[str, float],
-             step: int) -> tuple[TrainState, bool]:
-    """Records `valid` (the metrics at `step`); returns the new state and
-    whether early stopping says stop."""
-    values, steps = self._history(state)
-    value = np.float32(self.sign * valid.get(self.name, np.nan))
-    n = values.size
-    if n == MAX_EVALS:
-      raise InputError(f'more than {MAX_EVALS} evaluations: raise '
-                       'train.eval_every_epochs')
-    since = int(state.average_since)
-    if self.tc.average == 'ntasgd' and since < 0 and n > self.tc.ntasgd_nonmono:
-      earlier = values[:-self.tc.ntasgd_nonmono]
-      earlier = earlier[np.isfinite(earlier)]
-      if earlier.size and value > earlier.min():
-        since = step
-        print(f'step {step}: {self.name} worse than {self.tc.ntasgd_nonmono} '
-              'evaluations ago: averaging the weights from here (NT-ASGD)',
-              flush=True)
-    values, steps = np.append(values, value), np.append(steps, step)
-    room = state.monitor.shape[0]
-    state = state.replace(
-        monitor=distributed.replicate(np.pad(
-            values, (0, room - n - 1), constant_values=np.nan)),
-        monitor_steps=distributed.replicate(np.pad(
-            steps.astype(np.int32), (0, room - n - 1), constant_values=-1)),
-        num_evals=distributed.replicate(np.int32(n + 1)),
-        average_since=distributed.replicate(np.int32(since)))
-    best = self._best_index(values)
-    if self.best is not None and best == n:
-      for old in self.best.all_steps():
-        self.best.delete(old)
-      self.best.save(step, args=ocp.args.StandardSave(
-          {'params': eval_params(state)}))
-      self.best.wait_until_finished()
-    patience = self.tc.early_stopping_patience
-    stop = bool(patience) and best is not None and n - best >= patience
-    return state, stop
-
-  def selected(self, state: TrainState, last_step: int):
-    """(step, params) that the run reports: the best evaluation's with
-    `select_by`, else the last step's."""
-    values, steps = self._history(state)
-    best = self._best_index(values) if self.best is not None else None
-    if best is None or steps[best] == last_step:
-      return last_step, eval_params(state)
-    step = int(steps[best])
-    restored = self.best.restore(step, args=ocp.args.StandardRestore(
-        {'params': eval_params(state)}))
-    return step, restored['params']
-
-
-_LOCKS: dict[str, Any] = {}   # workdir -> open lock file, for the process
-# Model fields that may change between a run and its resumption.
-_SHAPELESS = re.compile(r'dropout|variational|unroll|remat_chunk|dtype|cudnn')
-
-
-def write_config(workdir: str, config):
-  """Claims `workdir` for this process and writes config.json there.
-
-  Refuses (InputError) a workdir that another live run holds, and one whose
-  checkpoints were trained with different `model.*` fields (resuming them
-  would not fit; dropout rates, `variational`, `unroll`, `remat_chunk`,
-  `dtype` and `cudnn` may change). Every experiment calls this before writing anything else.
-  """
-  os.makedirs(workdir, exist_ok=True)
-  key = os.path.realpath(workdir)
-  # The other processes of a multi-process run share the primary's workdir.
-  if key not in _LOCKS and distributed.is_primary():
-    lock = open(os.path.join(workdir, '.lock'), 'a')
-    try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-      lock.close()
-      raise InputError(f'{workdir} is in use by another run') from None
-    _LOCKS[key] = lock
-  path = os.path.join(workdir, 'config.json')
-  if os.path.isfile(path) and os.path.isdir(os.path.join(workdir,
-                                                         'checkpoints')):
-    with open(path) as f:
-      saved = configlib.flatten(ml_collections.ConfigDict(json.load(f)))
-    for field, value in configlib.flatten(config).items():
-      if (field.startswith('model.') and field in saved
-          and saved[field] != value and not _SHAPELESS.search(field)):
-        raise InputError(
-            f'{workdir} holds checkpoints of a model with {field}='
-            f'{saved[field]!r}; this run asks for {value!r} (use another '
-            '--workdir, or the same value to resume)')
-  if distributed.is_primary():
-    with open(path, 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
-
-
-def write_summary(workdir: str, summary: dict[str, Any]) -> dict[str, Any]:
-  """summary.json, with non-finite floats (a diverged run) as null."""
-  def clean(v):
-    if isinstance(v, float) and not math.isfinite(v):
-      return None
-    if isinstance(v, dict):
-      return {k: clean(x) for k, x in v.items()}
-    if isinstance(v, list):
-      return [clean(x) for x in v]
-    return v
-  summary = clean(summary)
-  if distributed.is_primary():
-    with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-      json.dump(summary, f, indent=2)
-  return summary
-
-
-@contextlib.contextmanager
-def _quiet_absl():
-  """Orbax logs a failed read at ERROR before raising; the raised error
-  becomes the one line the user sees."""
-  verbosity = absl_logging.get_verbosity()
-  absl_logging.set_verbosity(absl_logging.FATAL)
-  try:
-    yield
-  finally:
-    absl_logging.set_verbosity(verbosity)
-
-
-def load_params(workdir: str, step: int | None = None):
-  """`(params, step)` of a run's weights: those it reported (the checkpoint
-  <workdir>/best that `train.select_by` chose, else the newest), or those of
-  the given step; averaged weights where the run averaged them."""
-  steps = {}
-  with _quiet_absl():
-    for folder in ('checkpoints', 'best'):
-      directory = os.path.abspath(os.path.join(workdir, folder))
-      if os.path.isdir(directory):
-        manager = ocp.CheckpointManager(
-            directory, options=ocp.CheckpointManagerOptions(create=False))
-        steps.update(dict.fromkeys(manager.all_steps(), manager))
-        if folder == 'best' and step is None and manager.all_steps():
-          step = max(manager.all_steps())
-    if not steps:
-      raise InputError(f'no checkpoints in {workdir}: nothing trained there '
-                       'yet')
+  def _restore(self):
+    step = self.manager.latest_step()
     if step is None:
-      step = max(steps)
-    elif step not in steps:
-      raise InputError(f'--checkpoint={step}: {workdir} holds the checkpoints '
-                       f'of steps {", ".join(map(str, sorted(steps)))}')
+      return
     try:
-      restored = steps[step].restore(step, args=ocp.args.StandardRestore())
-    except Exception as e:  # pylint: disable=broad-except
-      raise InputError(f'the checkpoint of step {step} in {workdir} cannot be '
-                       f'read ({type(e).__name__}: '
-                       f'{str(e).splitlines()[0][:200]})') from None
-  params = restored.get('average') or restored['params']
-  return jax.device_get(params), step
+      with workdir_lib.quiet_absl():
+        self.state = self.manager.restore(
+            step, args=ocp.args.StandardRestore(self.state))
+    except (ValueError, TypeError, KeyError) as e:
+      raise InputError(f'the checkpoint at step {step} in {self.workdir} '
+                       'does not fit this model (shapes or structure differ: '
+                       f'{str(e).splitlines()[0][:200]}); use another '
+                       '--workdir') from None
+    print(f'resumed from step {step} in {self.workdir}', flush=True)
+
+  def save(self, step: int):
+    if self.manager.latest_step() != step:
+      self.manager.save(step, args=ocp.args.StandardSave(self.state))
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.writer.close()
+
+  def step(self, step: int) -> bool:
+    """Trains step `step` (0-based), then logs, evaluates, records gradient
+    flow and checkpoints as the config says; returns whether it logged."""
+    task, tc, timer = self.task, self.tc, self.timer
+    epoch, index = divmod(step, self.spe)
+    if index == 0:
+      self.state = self.state.replace(
+          carry=distributed.shard(task.initial_carry('train')),
+          epoch_loss=_zero(), epoch_count=_zero())
+    elif task.reset_carry_every_batch:
+      self.state = self.state.replace(
+          carry=distributed.shard(task.initial_carry('train')))
+    batch = task.train_batch(epoch, index)
+    # A batch of a shape not seen before compiles: keep it out of the timing.
+    shape = tuple(np.shape(x) for x in jax.tree.leaves(batch))
+    compiles = shape not in self.shapes
+    if compiles:
+      timer.stop(self.state.step)
+      self.shapes.add(shape)
+    self.state, metrics = self.train_step(self.state, distributed.shard(batch))
+    last_step = step + 1
+    if compiles:
+      jax.block_until_ready(self.state.step)
+    else:
+      timer.count(task.num_tokens(batch))
+    end_of_epoch = last_step % self.spe == 0
+    is_last = last_step == self.total_steps
+    logged = last_step % tc.log_every_steps == 0 or end_of_epoch or is_last
+    if logged:
+      timer.stop(self.state.step)
+      self._log(last_step, epoch, jax.device_get(metrics))
+      if (end_of_epoch and (epoch + 1) % tc.eval_every_epochs == 0
+          and not is_last):
+        self.early_stop = self.validate(last_step, f'epoch {epoch + 1}')
+    # Every record of a step is written before its checkpoint: a run
+    # killed after the checkpoint resumes past the step.
+    if self.grad_flow.active and last_step % self.grad_flow.every == 0:
+      timer.stop(self.state.step)
+      self.grad_flow.record(last_step, self.state.params)
+    if (tc.checkpoint_every_steps
+        and last_step % tc.checkpoint_every_steps == 0):
+      timer.stop(self.state.step)
+      self.save(last_step)
+    timer.start()
+    return logged
+
+  def _log(self, last_step: int, epoch: int, metrics: dict):
+    timer = self.timer
+    record = {f'train/{k}': v for k, v in metrics.items()}
+    record['train/tokens_per_sec'] = timer.tokens_per_sec
+    record.update({f'train/{k}': v for k, v in self.task.derived_metrics(
+        {'loss': float(metrics['loss'])}).items()})
+    self.writer.write(last_step, record)
+    eta = timer.seconds_per_step * (self.total_steps - last_step)
+    print(f'step {last_step}/{self.total_steps} epoch {epoch + 1} | '
+          f'{records.format_metrics({k.split("/")[1]: v for k, v in record.items()})}'
+          f' | {1000 * timer.seconds_per_step:.1f} ms/step | ETA '
+          f'{_format_seconds(eta)}', flush=True)
+
+  def validate(self, step: int, what: str) -> bool:
+    """Evaluates valid (and `evaluate_more`'s metrics) at `step`, records
+    it and hands it to the monitor; returns whether early stopping says
+    stop."""
+    params = steps.eval_params(self.state)
+    valid = evaluation.evaluate(self.task, self.eval_step, params, 'valid',
+                     self.tc.eval_steps)
+    if self.evaluate_more is not None:
+      valid.update(self.evaluate_more(distributed.host_local(params),
+                                      'valid'))
+    self.writer.write(step, {f'valid/{k}': v for k, v in valid.items()})
+    print(f'{what} valid | {records.format_metrics(valid)}', flush=True)
+    self.state, stop = self.monitor.update(self.state, valid, step, params)
+    return stop
+
+  def stop_reason(self) -> str | None:
+    """Why training stops after a logged step, if it does."""
+    tc, step = self.tc, int(self.state.step)
+    patience = tc.nonfinite_patience
+    if self.early_stop:
+      print(f'stopping at step {step}: {tc.select_by} has not improved in '
+            f'{tc.early_stopping_patience} evaluations '
+            '(train.early_stopping_patience)', flush=True)
+      return 'early_stopping'
+    if patience and int(self.state.nonfinite_run) >= patience:
+      print(f'stopping at step {step}: {patience} non-finite losses or '
+            'gradients in a row (train.nonfinite_patience)', flush=True)
+      return 'nonfinite'
+    return None
+
+  def finish(self, stopped: str | None, wall_start: float) -> dict[str, Any]:
+    """The last checkpoint, the selected params' final valid and test
+    metrics, the plots, and the summary."""
+    state, tc = self.state, self.tc
+    if int(state.nonfinite):
+      print(f'{int(state.nonfinite)} updates skipped for a non-finite loss '
+            'or gradient', flush=True)
+    last_step = int(state.step)
+    if tc.select_by and not self.monitor.seen(state, last_step):
+      self.validate(last_step, f'step {last_step}')  # a candidate too
+      state = self.state
+    self.save(last_step)
+    self.manager.wait_until_finished()
+    selected_step, params = self.monitor.selected(state, last_step,
+                                                  steps.eval_params(state))
+    train = evaluation.summarize(self.task, {'loss': float(state.epoch_loss),
+                                  'count': float(state.epoch_count)})
+    if selected_step != last_step:
+      print(f'selected step {selected_step} by {tc.select_by}', flush=True)
+    final = evaluation.evaluate_splits(self.task, self.eval_step, params, tc.eval_steps)
+    # With selection the valid metrics are already in metrics.jsonl, at the
+    # steps they were measured.
+    self.writer.write(last_step, {
+        k: v for k, v in final.items()
+        if not (tc.select_by and k.startswith('valid/'))})
+    self.writer.close()
+    summary = {
+        **{f'train/{k}': v for k, v in train.items()}, **final,
+        'selected_step': selected_step,
+        'selected_by': tc.select_by or 'last step',
+        'train/tokens_per_sec': self.timer.tokens_per_sec or None,
+        'steps': last_step,
+        'nonfinite_steps': int(state.nonfinite),
+        'stopped': stopped,
+        **({'average_since': int(state.average_since)
+            if int(state.average_since) >= 0 else None}
+           if tc.average == 'ntasgd' else {}),
+        'num_params': int(self.num_params),
+        'wall_seconds': time.time() - wall_start,
+    }
+    if distributed.is_primary():
+      records.plot_curves(self.workdir)
+      self.grad_flow.plot()
+    # Generation, decoding and predictions after training run in each process
+    # on its own copy of the parameters.
+    return {'summary': summary,
+            'state': state.replace(params=distributed.host_local(params))}
+
+

@@ -1,5 +1,6 @@
 """The Python API (rnn_jax.train / evaluate / load) against the launcher,
-and the README's "From Python" section, executed as written."""
+and the README's "From Python" section (and docs/usage.md's export
+snippet), executed as written."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import rnn_jax
-from rnn_jax import driver
+from rnn_jax import experiments
 from conftest import REPO, read_summary, run_launcher, tiny_args, tiny_data
 
 
@@ -93,16 +94,16 @@ def test_api_errors_are_input_errors(tmp_path):
   rnn_jax.train('classify', str(tmp_path / 'c'), fields)
   model = rnn_jax.load(str(tmp_path / 'c'))
   assert model.predict(['word1 other2'])[0].split('\t')[0] in ('a', 'b')
-  with pytest.raises(rnn_jax.InputError, match='for language models'):
+  with pytest.raises(rnn_jax.InputError,
+                     match='experiment classify does not generate'):
     model.generate('word1')
   with pytest.raises(rnn_jax.InputError, match='an empty input line'):
     model.predict(['word1', ' '])
   with pytest.raises(rnn_jax.InputError, match='nothing trained there'):
     rnn_jax.load(str(tmp_path / 'nowhere'))
-  from rnn_jax.experiments import tag  # pylint: disable=g-import-not-at-top
-  with pytest.raises(rnn_jax.InputError, match='--mode=export: not available '
-                     'for --experiment=tag'):
-    driver.export(tag, None, str(tmp_path / 'c'))
+  with pytest.raises(rnn_jax.InputError,
+                     match='experiment tag does not export'):
+    experiments.get_experiment('tag').exports(None, None)
 
 
 def test_a_researchers_own_experiments_folder_does_not_clash(tmp_path):
@@ -118,7 +119,7 @@ def test_a_researchers_own_experiments_folder_does_not_clash(tmp_path):
           'assert experiments.MINE\n'
           'from rnn_jax.experiments import lm\n'
           'print(rnn_jax.get_config("ptb_small_reg").model.weight_dropout,'
-          ' lm.NAME)\n')
+          ' lm.LanguageModelling.NAME)\n')
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -126,8 +127,8 @@ def test_a_researchers_own_experiments_folder_does_not_clash(tmp_path):
   assert result.stdout.split() == ['0.3', 'lm']
 
 
-def _readme_blocks(title):
-  with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as f:
+def _readme_blocks(title, path='README.md'):
+  with open(os.path.join(REPO, path), encoding='utf-8') as f:
     text = f.read()
   section = text.split(f'## {title}\n', 1)[1].split('\n## ', 1)[0]
   return re.findall(r'```python\n(.*?)```', section, re.S)
@@ -143,11 +144,10 @@ def test_the_readme_from_python_section_runs_as_written(tmp_path,
     exec(compile(block, 'README.md', 'exec'), scope)  # pylint: disable=exec-used
   assert scope['summary']['steps'] == 30
   assert read_summary(tmp_path / 'workdirs/api_demo')['steps'] == 60
-  # The Export section's snippet, on that run's export.
-  result = run_launcher('--experiment=lm', '--mode=export',
-                        '--workdir=workdirs/api_demo')
+  # docs/usage.md's Export snippet, on that run's export.
+  result = run_launcher('--mode=export', '--workdir=workdirs/api_demo')
   assert result.returncode == 0, result.stderr
-  block, = _readme_blocks('Export')
+  block, = _readme_blocks('Export', 'docs/usage.md')
   block = block.replace('workdirs/timemachine_rnn', 'workdirs/api_demo')
   scope = {}
   exec(compile(block, 'README.md', 'exec'), scope)  # pylint: disable=exec-used

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from conftest import launch
-from rnn_jax.experiments import benchmark
+from benchmarks import speed as benchmark
 from rnn_jax.experiments import lm
 
 
 @pytest.mark.parametrize('shape', sorted(benchmark.SHAPES))
 def test_flops_per_token_count_every_weight_matrix(shape):
   cell, vocab, hidden, layers, batch, steps, embed = benchmark.SHAPES[shape]
-  config = lm.get_config()
+  config = lm.LanguageModelling().get_config()
   config.model.update(cell=cell, hidden_size=hidden, num_layers=layers,
                       embed_size=embed)
   model = lm.make_model(config, vocab)
@@ -33,7 +33,7 @@ def test_flops_per_token_count_every_weight_matrix(shape):
 def test_short_run_writes_the_schema(tmp_path):
   # The torch row is measured by the same code as the others; CI has no torch.
   impls = ['rnn_jax', 'flax']
-  result = launch('--experiment=benchmark', f'--workdir={tmp_path}',
+  result = launch('--benchmark=standard', f'--workdir={tmp_path}',
                   '--config.benchmark.shapes=char_rnn_h64',
                   f'--config.benchmark.impls={",".join(impls)}',
                   '--config.benchmark.seconds=0',

@@ -237,12 +237,12 @@ def test_cross_validation_reports_the_mean_over_folds(tmp_path):
 def test_learns_trec_from_the_real_data(tmp_path):
   """A small BiGRU, 3 epochs: well above the 22.6% majority class (ENTY);
   its predictions file agrees with the summary."""
-  config = classify.get_config()
+  config = classify.Classification().get_config()
   config.data.name = 'trec'
   config.model.update(cell='gru', hidden_size=32, embed_size=32, mlp_size=0,
                       readout='max')
   config.train.update(optimizer='adam', learning_rate=3e-3, num_epochs=3)
-  summary = driver.train(classify, config, str(tmp_path))
+  summary = driver.train(classify.Classification(), config, str(tmp_path))
   assert summary['test/accuracy'] > 0.6
   assert summary['data'] == 'trec' and summary['test/num_targets'] == 500
   with open(tmp_path / 'test_predictions.tsv', encoding='utf-8') as f:

@@ -18,7 +18,7 @@ import resource, sys
 from rnn_jax import host
 took = host.keep_freed_memory()
 host.dispatch_on_calling_thread()
-from rnn_jax.experiments import benchmark
+from benchmarks import speed as benchmark
 for shape in ('ptb_small_lstm', 'char_rnn_h512_b256'):
   compile_step, run = benchmark._rnn_jax(shape, benchmark.SHAPES[shape][5], 0, 0)
   compiled = compile_step()

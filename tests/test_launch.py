@@ -12,7 +12,8 @@ from conftest import launch, read_summary, requires_raw, run_launcher
 from conftest import tiny_args, tiny_data
 from rnn_jax import configlib
 from rnn_jax import experiments
-from rnn_jax import training
+from rnn_jax import records
+from rnn_jax import workdir as workdir_lib
 from rnn_jax.errors import InputError
 
 TM = 'timemachine/timemachine.txt'
@@ -54,7 +55,7 @@ def test_nonfinite_updates_are_skipped_counted_and_stop_the_run(tmp_path):
   summary = read_summary(tmp_path)
   assert summary['stopped'] == 'nonfinite'
   assert summary['nonfinite_steps'] == summary['steps'] == 10
-  params = training.load_params(str(tmp_path))
+  params = workdir_lib.load_params(str(tmp_path))
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
   assert '10 updates skipped' in result.stdout
 
@@ -217,10 +218,12 @@ BAD_INPUTS = {
              tmp / 'two.conll', b'The B-NP\ncat I-NP\n'))],
         None, 'data.column'),
     'benchmark: unknown shape': lambda tmp: (
-        ['--experiment=benchmark', '--config.benchmark.shapes=char_rnn_h9'],
+        ['--benchmark=standard', '--config.benchmark.shapes=char_rnn_h9'],
         None, 'char_rnn_h9'),
     'benchmark: has no eval': lambda tmp: (
-        ['--experiment=benchmark', '--mode=eval'], None, '--mode=eval'),
+        ['--benchmark=standard', '--mode=eval'], None, '--mode=eval'),
+    'benchmark: an unknown group': lambda tmp: (
+        ['--benchmark=fast'], None, '--benchmark'),
     'multi-process: a flag missing': lambda tmp: (
         ['--experiment=lm', '--coordinator_address=localhost:1234',
          '--num_processes=2'], None, '--process_id'),
@@ -402,6 +405,6 @@ def test_max_steps_stops_early_without_shortening_the_schedule(tmp_path):
   assert run_launcher('--experiment=lm', *args,
                       f'--workdir={run}').returncode == 0
   rates = {r['step']: r['train/learning_rate']
-           for r in training.read_metrics(str(run)) if 'train/learning_rate' in r}
+           for r in records.read_metrics(str(run)) if 'train/learning_rate' in r}
   # The cosine spans num_epochs (thousands of steps), not the 10 run here.
   assert rates[10] > 0.99

@@ -17,7 +17,7 @@ from rnn_jax import gradflow
 
 
 def _data(name, delay, **kwargs):
-  dc = memory.get_config().data
+  dc = memory.Memory().get_config().data
   dc.update(name=name, delay=delay, **kwargs)
   return dc
 
@@ -86,7 +86,7 @@ def test_irnn_starts_from_the_identity_with_relu():
 def test_grad_flow_is_the_gradient_of_the_loss_at_each_state(cell):
   """gradflow's dL/dh_t on the adding task against jax.grad of the same
   loss written as a plain loop that adds a perturbation to each h_t."""
-  config = memory.get_config()
+  config = memory.Memory().get_config()
   config.data.update(delay=7, batch_size=4)
   config.model.update(cell=cell, hidden_size=6)
   task = memory.MemoryTask(config, None, '')

@@ -1,6 +1,6 @@
 """The linear recurrences (minGRU, minLSTM, LRU, RG-LRU) and the
 layer-normalised cells against their papers' equations, written here again
-as plain per-sequence loops that share no code with rnn_jax/cells.py."""
+as plain per-sequence loops that share no code with rnn_jax/cells/."""
 
 import chex
 import jax

@@ -12,7 +12,8 @@ from rnn_jax.experiments import memory
 from conftest import read_summary, run_launcher
 from rnn_jax import distributed
 from rnn_jax import driver
-from rnn_jax import training
+from rnn_jax import optim
+from rnn_jax import steps
 
 # A raw file each dataset needs, to skip a preset whose data is absent.
 RAW = {'timemachine': 'timemachine/timemachine.txt', 'ptb': 'ptb/ptb.train.txt',
@@ -51,9 +52,9 @@ def test_every_preset_builds_its_data_and_trains_two_steps(preset, tmp_path):
   task = experiment.make_task(config, experiment.load_data(config),
                               str(tmp_path))
   assert task.steps_per_epoch >= 1 and task.describe()
-  tx, schedule = training.make_optimizer(config.train, task.steps_per_epoch)
-  state = training.initial_state(task, tx, config.seed, jit_init=True)
-  train_step = training.make_train_step(task, tx, schedule)
+  tx, schedule = optim.from_config(config.train, task.steps_per_epoch)
+  state = steps.initial_state(task, tx, config.seed, jit_init=True)
+  train_step = steps.make_train_step(task, tx, schedule)
   # The first batch twice: one compilation (bucketed batches differ in
   # shape), and the second step shows the first update was applied.
   batch = distributed.shard(task.train_batch(0, 0))

@@ -5,15 +5,15 @@ exit status 2 and nothing written."""
 import pytest
 
 from conftest import run_launcher
-from rnn_jax.experiments import classify
-from rnn_jax.experiments import lm
-from rnn_jax.experiments import seq2seq
-from rnn_jax.experiments import tag
+from rnn_jax import experiments
 from rnn_jax.data import corpus
 from rnn_jax.data import labelled
 from rnn_jax.data import paired
 from rnn_jax.data import readers
 from rnn_jax.data import tagged
+
+classify, lm, seq2seq, tag = map(experiments.get_experiment,
+                                 ('classify', 'lm', 'seq2seq', 'tag'))
 
 BOM = '\ufeff'
 # Accents, CJK, emoji, a no-break space, an apostrophe, digits, upper case.

@@ -246,7 +246,7 @@ def test_activation_regularisation_adds_the_hand_computed_penalties(
   the top layer's outputs per token (times the steps under sequence_sum);
   the reported loss stays the cross-entropy."""
   from rnn_jax.experiments import lm  # pylint: disable=g-import-not-at-top
-  config = lm.get_config()
+  config = lm.LanguageModelling().get_config()
   config.model.update(cell='lstm', embed_size=8, hidden_size=8, num_layers=2)
   config.data.update(batch_size=2, num_steps=5, eval_batch_size=1)
   config.train.loss_reduction = reduction

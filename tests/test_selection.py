@@ -11,7 +11,7 @@ import pytest
 
 from conftest import error_line, read_summary, run_launcher, tiny_args
 from conftest import tiny_data
-from rnn_jax import training
+from rnn_jax import steps
 
 
 class _Regression:
@@ -36,16 +36,16 @@ class _Regression:
     return {'x': x, 'y': (x @ np.array([1.0, -2.0, 0.5])).astype(np.float32)}
 
 
-def _iterates(average, steps, decay=0.0, since=-1):
+def _iterates(average, num_steps, decay=0.0, since=-1):
   """The params after each step and the final state of a run averaging
   them (NT-ASGD's average starting at step `since`)."""
   task = _Regression()
   tx = optax.sgd(0.1)
-  state = training.initial_state(task, tx, seed=0, average=average)
-  step = training.make_train_step(task, tx, optax.constant_schedule(0.1),
+  state = steps.initial_state(task, tx, seed=0, average=average)
+  step = steps.make_train_step(task, tx, optax.constant_schedule(0.1),
                                   average=average, ema_decay=decay)
   params = [np.asarray(state.params['w'])]
-  for k in range(steps):
+  for k in range(num_steps):
     if k == since:
       state = state.replace(average_since=jnp.int32(since))
     state, _ = step(state, task.train_batch(0, k))
@@ -61,7 +61,7 @@ def test_ema_after_k_steps_equals_a_hand_computation():
     want = decay * want + (1 - decay) * p
   np.testing.assert_allclose(state.average['w'], want, rtol=1e-6)
   assert not np.allclose(want, params[-1])
-  np.testing.assert_array_equal(training.eval_params(state)['w'],
+  np.testing.assert_array_equal(steps.eval_params(state)['w'],
                                 state.average['w'])
 
 
@@ -75,7 +75,7 @@ def test_ntasgd_averages_the_iterates_from_its_start():
                              rtol=1e-6)
   _, state = _iterates('none', 2)
   assert state.average == ()
-  assert training.eval_params(state) is state.params
+  assert steps.eval_params(state) is state.params
 
 
 def _run(tmp_path, name, *overrides):
@@ -160,3 +160,32 @@ def test_valid_as_test_reports_the_valid_split_and_selects_on_train(tmp_path):
   assert summary['valid/num_targets'] == 6
   line = error_line('classify', tmp_path, '--config.data.valid_as_test=true')
   assert 'data.valid_as_test' in line and 'no valid split' in line, line
+
+
+def test_selection_by_bleu_keeps_the_evaluation_with_the_best_bleu(tmp_path):
+  """BLEU, computed from decoded predictions, at every evaluation: the
+  reported step is the one whose valid BLEU was highest."""
+  tiny_data(tmp_path / 'data')
+  result = run_launcher('--experiment=seq2seq', f'--workdir={tmp_path}/w',
+                        *tiny_args('seq2seq', tmp_path / 'data',
+                                   train__max_steps=0, train__eval_steps=0),
+                        '--config.train.num_epochs=6',
+                        '--config.train.learning_rate=0.3',
+                        '--config.train.select_by=valid/bleu',
+                        '--config.eval.max_examples=8')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / 'w' / 'metrics.jsonl') as f:
+    records = [json.loads(line) for line in f]
+  bleu = [(r['step'], r['valid/bleu']) for r in records if 'valid/bleu' in r]
+  assert len(bleu) == 6 and len({b for _, b in bleu}) > 1, bleu
+  best = max(b for _, b in bleu)
+  summary = read_summary(tmp_path / 'w')
+  assert summary['selected_by'] == 'valid/bleu'
+  assert summary['selected_step'] == min(s for s, b in bleu if b == best)
+
+
+def test_select_by_an_evaluator_is_checked_before_training(tmp_path):
+  assert 'eval.metrics' in error_line('seq2seq', tmp_path,
+                                      '--config.eval.metrics=bleu,rouge')
+  assert 'rouge' in error_line('seq2seq', tmp_path,
+                               '--config.eval.metrics=rouge')

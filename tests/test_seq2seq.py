@@ -148,7 +148,7 @@ def test_hierarchical_reads_the_last_max_statements(tmp_path):
     logits[name], _ = models.seq2seq_logits(
         model, params, story, jnp.array([story.shape[1]]), tgt)
   np.testing.assert_allclose(logits['all'], logits['last'], atol=1e-5)
-  config = seq2seq.get_config()
+  config = seq2seq.Seq2Seq().get_config()
   config.model.update(hierarchical=True, max_statements=3)
   config.data.min_freq = 1
   story = 'Mary went home.\nJohn left.\nMary sat.\nWhere is Mary?'
@@ -161,7 +161,7 @@ def test_hierarchical_reads_the_last_max_statements(tmp_path):
 
 def test_statements_end_with_the_separator_and_predict_lines_split_at_tabs(
     tmp_path):
-  dc = seq2seq.get_config().data
+  dc = seq2seq.Seq2Seq().get_config().data
   examples = {'train': [{'source': 'Mary went home.\nWhere is Mary?',
                          'target': 'home'}]}
   data = paired.Data(dc, examples, str(tmp_path), statements=True)
@@ -440,7 +440,7 @@ def test_own_pairs_file_learns_to_reverse(tmp_path):
 
 
 def test_sentencepiece_tokenizer_round_trips(tmp_path):
-  dc = seq2seq.get_config().data
+  dc = seq2seq.Seq2Seq().get_config().data
   dc.tokenizer, dc.spm_vocab_size = 'sentencepiece', 20
   texts = [f'the {w} sat on the {v} mat.' for w in ('cat', 'dog', 'bird')
            for v in ('red', 'green', 'blue', 'old')] * 5

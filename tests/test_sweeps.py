@@ -104,8 +104,7 @@ def test_every_ablation_is_valid_for_every_declared_experiment():
   for name, experiment in _every_ablation_pair():
     plan = sweeps.make_plan(
         experiments.get_sweep(name, 'ablations'), title=name,
-        experiment=experiment, preset=None, cli={}, launcher='launch.py',
-        check=experiments.check_run)
+        experiment=experiment, preset=None, cli={}, launcher='launch.py')
     assert len(plan.points) >= 2, name
     assert len({p.name for p in plan.points}) == len(plan.points)
 
@@ -139,8 +138,7 @@ def test_memory_ablation_tables_solved_steps_and_plots_initial_grad_flow(
   side per delay (the runs themselves are ordinary memory runs)."""
   plan = sweeps.make_plan(
       experiments.get_sweep('memory', 'ablations'), title='memory',
-      experiment='memory', preset=None, cli={}, launcher='launch.py',
-      check=experiments.check_run)
+      experiment='memory', preset=None, cli={}, launcher='launch.py')
   for point, solved in zip(plan.points[:3], (None, 300, 700)):
     run_dir = tmp_path / point.name
     run_dir.mkdir()

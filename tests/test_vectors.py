@@ -9,7 +9,7 @@ import pytest
 
 from conftest import error_line, read_summary, run_launcher, tiny_args
 from conftest import tiny_data
-from rnn_jax import training
+from rnn_jax import workdir as workdir_lib
 from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
 
@@ -87,7 +87,7 @@ def test_a_run_starts_from_the_vectors_and_reports_their_coverage(tmp_path,
   summary = read_summary(workdir)
   assert summary['pretrained/coverage'] == pytest.approx(4 / len(words))
   assert 'found in' in result.stdout
-  params, _ = training.load_params(str(workdir))
+  params, _ = workdir_lib.load_params(str(workdir))
   embedding = np.asarray(params['embed']['embedding'])
   for w in found:
     start = table.get(w, table.get(w.upper()))

@@ -14,4 +14,4 @@ EXPERIMENT = 'memory'
 
 def get_config():
   """The memory experiment's defaults are this preset."""
-  return memory.get_config()
+  return memory.Memory().get_config()

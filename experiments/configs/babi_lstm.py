@@ -23,7 +23,7 @@ def get_config():
   source is the story's last 20 statements and the question, read as 21
   statements (models.Seq2Seq, hierarchical); the answer (one word, or
   several for tasks 8 and 19) is decoded greedily."""
-  c = seq2seq.get_config()
+  c = seq2seq.Seq2Seq().get_config()
   c.data.name = 'babi'
   c.data.min_freq = 1
   c.data.max_source_lines = 20

@@ -18,7 +18,7 @@ def get_config():
   two BiLSTM 200 layers, a 50-unit character BiLSTM, variational dropout,
   and the shared task's POS tags as a second input (25-d); valid = 10% of
   train, carved by data.split_seed, selects the reported epoch."""
-  c = tag.get_config()
+  c = tag.Tagging().get_config()
   c.data.name = 'conll2000'
   c.data.column = 'chunk'
   c.data.features = 'pos'

@@ -15,7 +15,7 @@ EXPERIMENT = 'tag'
 def get_config():
   """Words and a character BiLSTM into a BiLSTM 200, a softmax per token
   (no CRF); valid = 10% of train, carved by data.split_seed."""
-  c = tag.get_config()
+  c = tag.Tagging().get_config()
   c.data.name = 'conll2000'
   c.data.column = 'pos'
   c.model.crf = False

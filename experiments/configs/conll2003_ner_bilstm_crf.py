@@ -17,4 +17,4 @@ def get_config():
   word embeddings (digits as 0, case kept), a 25-d character BiLSTM, a
   BiLSTM 200 per direction, CRF, dropout 0.5, word dropout 0.05; Adam
   2e-3 with a cosine decay, clip 5, batch 32."""
-  return tag.get_config()
+  return tag.Tagging().get_config()

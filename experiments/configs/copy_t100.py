@@ -16,7 +16,7 @@ EXPERIMENT = 'memory'
 
 def get_config():
   """The memory defaults with the copy task and the LRU."""
-  c = memory.get_config()
+  c = memory.Memory().get_config()
   c.data.name = 'copy'
   c.data.delay = 100
   c.model.cell = 'lru'

@@ -18,7 +18,7 @@ def get_config():
   context at every step) on the first 20,000 pairs (d2l uses 600), with
   10% carved off for valid and 10% for test. Greedy decoding, as d2l; the
   end of the run translates d2l's four examples."""
-  c = seq2seq.get_config()
+  c = seq2seq.Seq2Seq().get_config()
   c.data.name = 'fra_eng'
   c.data.max_examples = 20000
   c.model.update(encoder_layers=2, bidirectional=False, decoder_layers=2,

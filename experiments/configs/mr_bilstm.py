@@ -15,7 +15,7 @@ def get_config():
   number is the mean test accuracy over the folds (each fold also holds out
   10% of its training part as valid). A smaller LSTM than sst2_bilstm keeps
   the ten runs within 30 minutes on two CPU cores."""
-  c = classify.get_config()
+  c = classify.Classification().get_config()
   c.data.name = 'mr'
   c.data.tokenizer = 'kim'
   c.data.cv_folds = 10

@@ -16,4 +16,4 @@ def get_config():
   GRU 256 decoder, additive attention, a 256-unit tanh readout, dropout
   0.3, Adam 1e-3 with cosine decay, clipping at 1, batches of 64, 10
   epochs; min_freq 2; beam 5 with length penalty 0.6."""
-  return seq2seq.get_config()
+  return seq2seq.Seq2Seq().get_config()

@@ -13,7 +13,7 @@ EXPERIMENT = 'lm'
 
 
 def get_config():
-  c = lm.get_config()
+  c = lm.LanguageModelling().get_config()
   c.model.update(cell='rnn', activation='tanh', hidden_size=300, num_layers=1,
                  embed_size=300, dropout=0.4, init_scale=0.1, tie_weights=True)
   c.data.update(name='ptb', level='word', preprocess='none', eos=True,

@@ -13,7 +13,7 @@ EXPERIMENT = 'lm'
 
 
 def get_config():
-  c = lm.get_config()
+  c = lm.LanguageModelling().get_config()
   c.model.update(cell='lstm', hidden_size=200, num_layers=2, embed_size=200,
                  dropout=0.0, init_scale=0.1)
   c.data.update(name='ptb', level='word', preprocess='none', eos=True,

@@ -18,7 +18,7 @@ def get_config():
   with fewer updates: without attention, 10 epochs of 32 at a constant
   rate reach 88.9% exact match; with attention, 10 epochs of 64 (2.4k
   updates) 82.9%. Decoded greedily."""
-  c = seq2seq.get_config()
+  c = seq2seq.Seq2Seq().get_config()
   c.data.name = 'scan'
   c.data.tokenizer = 'whitespace'
   c.data.lowercase = False

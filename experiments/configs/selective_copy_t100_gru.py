@@ -21,7 +21,7 @@ def get_config():
   """The memory defaults (128 units, Adam 0.01, batch 50, epochs of 200
   steps) with the selective-copy task, a GRU, 60 epochs and a cosine
   decay."""
-  c = memory.get_config()
+  c = memory.Memory().get_config()
   c.data.name = 'selective_copy'
   c.data.delay = 100
   c.model.cell = 'gru'

@@ -17,4 +17,4 @@ def get_config():
   attention pooling, MLP 256, dropout 0.5, word dropout 0.1, SGD momentum
   0.9 at 0.1, L2 3e-6, batch 64, 10 epochs) with a cosine decay of the rate
   and gradients clipped at norm 5."""
-  return classify.get_config()
+  return classify.Classification().get_config()

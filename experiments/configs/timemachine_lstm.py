@@ -11,7 +11,7 @@ EXPERIMENT = 'lm'
 
 
 def get_config():
-  c = lm.get_config()
+  c = lm.LanguageModelling().get_config()
   c.model.update(cell='lstm', hidden_size=256, embed_size=32, dropout=0.3)
   c.data.update(num_steps=50)
   c.train.update(optimizer='adam', learning_rate=0.002, clip_norm=1.0,

@@ -11,4 +11,4 @@ EXPERIMENT = 'lm'
 
 
 def get_config():
-  return lm.get_config()
+  return lm.LanguageModelling().get_config()

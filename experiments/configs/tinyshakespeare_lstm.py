@@ -11,7 +11,7 @@ EXPERIMENT = 'lm'
 
 
 def get_config():
-  c = lm.get_config()
+  c = lm.LanguageModelling().get_config()
   c.model.update(cell='lstm', hidden_size=256, num_layers=2, embed_size=64,
                  dropout=0.2)
   c.data.update(name='tinyshakespeare', level='char', preprocess='none',

@@ -14,7 +14,7 @@ def get_config():
   """Kim (2014)'s TREC set-up: case kept, 10% of train held out as valid.
   5k questions: Adam with a cosine decay over 10 epochs (SGD at
   sst2_bilstm's rate needs 20 epochs for 88.8%)."""
-  c = classify.get_config()
+  c = classify.Classification().get_config()
   c.data.name = 'trec'
   c.data.lowercase = False
   c.train.optimizer = 'adam'

@@ -15,7 +15,7 @@ def get_config():
   """Words and a character BiLSTM into two BiLSTM 200 layers and a CRF over
   the 17 universal POS tags; the weights' moving average (EMA) is
   evaluated every 5 epochs, and valid accuracy selects the reported one."""
-  c = tag.get_config()
+  c = tag.Tagging().get_config()
   c.data.name = 'ud_english_lines'
   c.data.column = 'upos'
   c.model.num_layers = 2

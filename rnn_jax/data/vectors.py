@@ -142,3 +142,8 @@ def initialise(params, model_config, words: Sequence[str]):
         + ('; frozen' if model_config.freeze_embeddings else ''), flush=True)
   table = np.where(found[:, None], found_vectors, table).astype(table.dtype)
   return {**params, outer: {**params[outer], inner: table}}, coverage
+
+
+def summary(coverage: float | None) -> dict:
+  """What a run's summary says of the vectors: their coverage, once read."""
+  return {} if coverage is None else {'pretrained/coverage': coverage}

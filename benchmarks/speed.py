@@ -1,6 +1,6 @@
 """Speed: rnn_jax's training step against flax.linen.RNN and PyTorch eager.
 
-`python launch.py --experiment=benchmark` trains a language model of each
+`python launch.py --benchmark=standard` trains a language model of each
 shape below with each implementation and reports steady-state training
 tokens/s, compile time and peak memory, side by side, plus the fraction of
 this machine's matmul peak that rnn_jax reaches and how compile time grows
@@ -19,14 +19,14 @@ accumulation, parameters and states), flax cells and Dense with
 `dtype=bfloat16`, torch under `torch.autocast('cpu', torch.bfloat16)`; the
 matmul peak is then bfloat16's.
 
-* rnn_jax: the library's own training step (`training.make_train_step` over
-  `experiments.lm.LMTask`), exactly what `--experiment=lm` runs.
+* rnn_jax: the library's own training step (`steps.make_train_step` over
+  `rnn_jax.experiments.lm.LMTask`), exactly what `--experiment=lm` runs.
 * flax: `flax.linen.RNN` over `nn.SimpleCell` / `nn.OptimizedLSTMCell`,
   `nn.Embed` and `nn.Dense`, one jitted step with optax and donation.
 * torch: `torch.nn.RNN` / `torch.nn.LSTM` (batch_first) in eager mode with
   `clip_grad_norm_` and `torch.optim.SGD`; skipped when torch is absent.
 
-`--config.benchmark.shapes=long` runs the long-sequence group instead: a
+`--benchmark=long` runs the long-sequence group instead: a
 one-layer character model (V=65, H=256, B=16) at T = 256, 1024 and 4096
 (shapes long_t256, long_t1024, long_t4096), with the rows
 mingru_parallel and mingru_sequential (rnn_jax's minGRU with each scan),
@@ -68,8 +68,6 @@ from rnn_jax import host
 from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
-NAME = 'benchmark'
-DEFAULT_PRESET = None  # no presets: the shapes are the config
 
 # cell, vocabulary V, hidden H, layers, batch B, steps T, embedding (0: the
 # one-hot input of the lecture's character model).
@@ -203,10 +201,10 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
   """The library's own step over `lm.LMTask`."""
   from rnn_jax.experiments import lm  # pylint: disable=g-import-not-at-top
   from rnn_jax import optim  # pylint: disable=g-import-not-at-top
-  from rnn_jax import training  # pylint: disable=g-import-not-at-top
+  from rnn_jax import steps  # pylint: disable=g-import-not-at-top
   from rnn_jax.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
   default_cell, vocab, hidden, layers, batch, _, embed = SHAPES[shape]
-  config = lm.get_config()
+  config = lm.LanguageModelling().get_config()
   config.model.update(cell=cell or default_cell, hidden_size=hidden,
                       num_layers=layers, embed_size=embed, dtype=dtype,
                       scan=scan)
@@ -220,8 +218,8 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
       'vocab': vocab_lib.Vocab([str(i) for i in range(vocab)])})
   schedule = optim.make_schedule('constant', 1.0, 1, 1)
   tx = optim.make_optimizer('sgd', schedule, clip_norm=1.0)
-  state = training.initial_state(task, tx, seed)
-  step = training.make_train_step(task, tx, schedule)
+  state = steps.initial_state(task, tx, seed)
+  step = steps.make_train_step(task, tx, schedule)
   data = [{'inputs': b[:, :-1], 'targets': b[:, 1:]}
           for b in _batches(shape, num_steps, seed)]
   return _jax_loop(step, state, data)
@@ -337,7 +335,7 @@ def _torch(shape, num_steps, seed, unroll, dtype='float32', cell=None,
 
 
 _BUILDERS = {'rnn_jax': _rnn_jax, 'flax': _flax, 'torch': _torch}
-_IMPORTS = {'rnn_jax': ('jax', 'rnn_jax.experiments.lm', 'rnn_jax.training'),
+_IMPORTS = {'rnn_jax': ('jax', 'rnn_jax.experiments.lm', 'rnn_jax.steps'),
             'flax': ('jax', 'flax.linen', 'optax'), 'torch': ('torch',)}
 
 
@@ -418,7 +416,7 @@ def _in_process(spec: dict) -> dict:
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   result = subprocess.run(
       [sys.executable, '-c',
-       'from rnn_jax.experiments import benchmark; benchmark._child()',
+       'from benchmarks import speed; speed._child()',
        json.dumps(spec)], cwd=root, capture_output=True, text=True)
   rows = [line for line in result.stdout.splitlines() if line.startswith('ROW ')]
   if result.returncode != 0 or not rows:

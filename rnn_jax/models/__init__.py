@@ -1,0 +1,9 @@
+"""Models over the recurrent core, one file per model. Batch-major at this
+edge: tokens [B, T]."""
+
+from rnn_jax.models.classifier import READOUTS, Classifier
+from rnn_jax.models.common import word_dropout
+from rnn_jax.models.language_model import LanguageModel
+from rnn_jax.models.memory import MemoryModel
+from rnn_jax.models.seq2seq import ATTENTIONS, Seq2Seq, seq2seq_logits
+from rnn_jax.models.tagger import Tagger

@@ -1,0 +1,107 @@
+"""Many-to-many, aligned: one tag per word, with an optional CRF."""
+
+from __future__ import annotations
+
+import chex
+import flax.linen as nn
+import jax.numpy as jnp
+
+from rnn_jax import crf as crf_lib
+from rnn_jax import layers
+from rnn_jax import recurrence
+from rnn_jax.models.common import word_dropout
+
+
+class Tagger(nn.Module):
+  """Aligned many-to-many: one tag score vector per input token.
+
+  Each word's input is the concatenation of its embedding, the embeddings
+  of its extra feature ids (POS tags for chunking, say) and, with
+  `char_vocab_size` > 0, the final states of a bidirectional character
+  RNN over its spelling (Lample et al. 2016). A (bidirectional) RNNStack
+  reads the sentence, and a dense layer maps each output to `num_tags`
+  emission scores. With `crf`, the model also holds the parameters of a
+  linear-chain CRF over those scores (`crf_params`); without it, the
+  scores are a per-token softmax's logits. Padding is masked in every
+  RNN, so it changes no real token's scores.
+  """
+  vocab_size: int
+  num_tags: int
+  embed_size: int = 100
+  feature_vocab_sizes: tuple[int, ...] = ()
+  feature_embed_size: int = 25
+  char_vocab_size: int = 0
+  char_embed_size: int = 25
+  char_hidden_size: int = 25
+  cell: str = 'lstm'
+  hidden_size: int = 200
+  num_layers: int = 1
+  bidirectional: bool = True
+  crf: bool = True
+  dropout: float = 0.5
+  word_dropout: float = 0.0
+  variational: bool = False      # see layers.RNNStack
+  recurrent_dropout: float = 0.0
+  weight_dropout: float = 0.0
+  unk_id: int = 0
+  unroll: int = 1
+  scan: str = 'auto'
+
+  def setup(self):
+    self.embed = nn.Embed(self.vocab_size, self.embed_size)
+    self.feature_embeds = [nn.Embed(n, self.feature_embed_size)
+                           for n in self.feature_vocab_sizes]
+    if self.char_vocab_size:
+      self.char_embed = nn.Embed(self.char_vocab_size, self.char_embed_size)
+      self.char_rnn = layers.RNNStack(
+          time_major=True,
+          cell=self.cell, hidden_size=self.char_hidden_size,
+          bidirectional=True, unroll=self.unroll, scan=self.scan)
+    self.stack = layers.RNNStack(
+        time_major=True,
+        cell=self.cell, hidden_size=self.hidden_size,
+        num_layers=self.num_layers, bidirectional=self.bidirectional,
+        dropout=self.dropout, unroll=self.unroll, scan=self.scan,
+        **{k: getattr(self, k) for k in layers.REGULARISERS})
+    self.output = nn.Dense(self.num_tags)
+    self.drop = layers.dropout(self.dropout, self.variational)
+    if self.crf:
+      k = self.num_tags
+      self.transitions = self.param('transitions', nn.initializers.zeros,
+                                    (k, k))
+      self.start = self.param('start', nn.initializers.zeros, (k,))
+      self.end = self.param('end', nn.initializers.zeros, (k,))
+
+  def _spelling(self, chars, char_lengths):
+    """chars [B, T, L] -> [T, B, 2 * char_hidden_size]: the final forward
+    state after each word's last character and the final backward state
+    after its first."""
+    b, t, l = chars.shape
+    flat = chars.reshape(b * t, l).T                                # [L, BT]
+    mask = recurrence.lengths_to_mask(char_lengths.reshape(-1), l)
+    _, final = self.char_rnn(self.char_embed(flat), mask=mask)
+    cell = self.char_rnn.make_cell()
+    states = jnp.concatenate([cell.hidden(c) for c in final], -1)
+    return jnp.swapaxes(states.reshape(b, t, -1), 0, 1)
+
+  def __call__(self, tokens, lengths, features=None, chars=None,
+               char_lengths=None, *, train: bool = False):
+    """tokens [B, T], lengths [B], features [B, T, F], chars [B, T, L],
+    char_lengths [B, T] -> emission scores [B, T, num_tags]."""
+    chex.assert_rank(tokens, 2)
+    mask = recurrence.lengths_to_mask(lengths, tokens.shape[1])   # [T, B]
+    tokens = tokens.T
+    if train:
+      tokens = word_dropout(self, tokens, self.word_dropout, self.unk_id)
+    parts = [self.embed(tokens)]
+    for f, embed in enumerate(self.feature_embeds):
+      parts.append(embed(features[:, :, f].T))
+    if self.char_vocab_size:
+      parts.append(self._spelling(chars, char_lengths))
+    xs = self.drop(jnp.concatenate(parts, -1), deterministic=not train)
+    hs, _ = self.stack(xs, mask=mask, train=train)
+    hs = self.drop(hs, deterministic=not train)
+    return jnp.swapaxes(self.output(hs), 0, 1)
+
+  def crf_params(self) -> crf_lib.Params:
+    return crf_lib.Params(self.transitions, self.start, self.end)
