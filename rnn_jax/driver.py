@@ -161,10 +161,17 @@ def saved_config(workdir: str, overrides: dict[str, Any],
     if preset not in experiments.preset_names():
       raise InputError(f'{saved} names no experiment; give --experiment')
     recorded = experiments.get_preset(preset).EXPERIMENT
-  if experiment is not None and (experiments.spec_of(experiment)
-                                 != recorded):
-    raise InputError(f'{workdir} holds a --experiment={recorded} run, not '
-                     f'{experiment}')
+  given = experiment and experiments.spec_of(experiment)
+  if given and given != recorded:
+    # A user's file moved since training may be named where it is now.
+    moved = recorded.endswith('.py') and not os.path.isfile(recorded)
+    if not (moved and given.endswith('.py')):
+      raise InputError(f'{workdir} holds a --experiment={recorded} run, not '
+                       f'{experiment}')
+    recorded = given
+  elif recorded.endswith('.py') and not os.path.isfile(recorded):
+    raise InputError(f'{saved}: the experiment file {recorded} is gone; give '
+                     '--experiment=PATH where it is now')
   module = experiments.get_experiment(recorded)
   base = module.get_config()
   try:

@@ -3,7 +3,7 @@
 A sweep is declared as a Python module (experiments/sweeps/NAME.py, an
 ablation in experiments/ablations/NAME.py, or any file given by path):
 
-  BASES = {'lm': ('timemachine_rnn', {'train.num_epochs': 10}), ...}
+  BASES = {EXPERIMENT: (PRESET, {'train.num_epochs': 10}), ...}
       experiment -> (preset or None, overrides every point shares); the
       experiment a registered name or the path of a user's file
   GRID = {'train.clip_norm': [0.0, 1.0, 5.0]}   every combination, or

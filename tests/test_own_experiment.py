@@ -1,8 +1,7 @@
 """docs/adding-an-experiment.md's experiment, examples/count_digits.py,
 copied outside the checkout: trained, evaluated and used for predictions
-from its workdir alone, loaded from Python, and swept."""
+from its workdir alone, and loaded from Python (test_sweeps.py sweeps it)."""
 
-import csv
 import json
 import os
 import shutil
@@ -47,18 +46,23 @@ def test_a_users_file_trains_evaluates_predicts_and_loads(tmp_path):
   assert result.stderr.strip() == 'error: input line 1: give 12 digits'
 
 
-def test_a_users_experiment_is_swept(tmp_path):
+def test_a_moved_experiment_file_is_named_where_it_is_now(tmp_path):
   path = shutil.copy(os.path.join(REPO, 'examples', 'count_digits.py'),
                      tmp_path / 'count_digits.py')
-  sweep = tmp_path / 'width.py'
-  base = {'train.max_steps': 4, 'data.train_size': 256,
-          'data.eval_size': 64}
-  sweep.write_text(f'BASES = {{{str(path)!r}: (None, {base!r})}}\n'
-                   "GRID = {'model.hidden_size': [8, 16]}\n")
-  result = run_launcher(f'--sweep={sweep}', f'--workdir={tmp_path / "s"}')
+  workdir = tmp_path / 'run'
+  result = run_launcher(f'--experiment={path}', f'--workdir={workdir}',
+                        '--config.train.max_steps=2',
+                        '--config.data.train_size=128',
+                        '--config.data.eval_size=64')
   assert result.returncode == 0, result.stderr[-3000:]
-  with open(tmp_path / 's' / 'results.csv', encoding='utf-8') as f:
-    rows = list(csv.DictReader(f))
-  assert [r['model.hidden_size'] for r in rows] == ['8', '16']
-  assert all(r['status'] == 'finished' for r in rows), rows
-  assert all(0 <= float(r['valid/accuracy']) <= 1 for r in rows)
+  moved = shutil.move(path, tmp_path / 'elsewhere.py')
+  result = run_launcher('--mode=predict', f'--workdir={workdir}',
+                        '--input=123456789012')
+  assert result.returncode == 2
+  assert 'is gone; give --experiment=PATH' in result.stderr
+  result = run_launcher('--mode=predict', f'--workdir={workdir}',
+                        f'--experiment={moved}', '--input=123456789012')
+  assert result.returncode == 0, result.stderr[-3000:]
+  result = run_launcher('--mode=predict', f'--workdir={workdir}',
+                        '--experiment=lm', '--input=123456789012')
+  assert result.returncode == 2 and 'not lm' in result.stderr

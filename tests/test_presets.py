@@ -1,5 +1,8 @@
 """Every preset on its real data: the data built, the train step compiled
-and run for two steps in this process; a few presets end to end."""
+and run for two steps in this process. (End to end on real data: the main
+job in test_launch.py, a classifier in test_classify.py's TREC test, a
+seq2seq model in test_seq2seq.py's fra_eng test; the tagger's outputs in
+test_tag.py and test_workdir.py.)"""
 
 import os
 
@@ -9,7 +12,6 @@ import pytest
 
 from rnn_jax import experiments
 from rnn_jax.experiments import memory
-from conftest import read_summary, run_launcher
 from rnn_jax import distributed
 from rnn_jax import driver
 from rnn_jax import optim
@@ -67,41 +69,3 @@ def test_every_preset_builds_its_data_and_trains_two_steps(preset, tmp_path):
   assert losses[1] != losses[0]
   assert all(np.isfinite(np.asarray(x)).all()
              for x in jax.tree.leaves(state.params))
-
-
-# A tagger through the launcher: evaluation, outputs and summary on the
-# real data (the main job's preset is test_launch.py's first test, a
-# classifier on real data test_classify.py's TREC test, a seq2seq model
-# test_seq2seq.py's fra_eng test).
-END_TO_END = ('ud_english_pos_bilstm',)
-
-
-@pytest.mark.parametrize('preset', END_TO_END)
-def test_presets_run_end_to_end(preset, tmp_path):
-  experiment, config = _preset(preset)
-  result = run_launcher(f'--preset={preset}', f'--workdir={tmp_path}',
-                        '--config.train.max_steps=2',
-                        '--config.train.eval_steps=1')
-  assert result.returncode == 0, result.stderr
-  summary = read_summary(tmp_path)
-  assert summary['preset'] == preset and summary['steps'] == 2
-  assert summary['data'] == config.data.name
-  for split in ('valid', 'test'):
-    assert summary[f'{split}/num_targets'] > 0
-  name = experiment.NAME
-  if name == 'seq2seq':
-    assert summary['valid/perplexity'] > 1
-    assert 0 <= summary['test/exact_match'] <= 1
-    with open(tmp_path / 'test_hypotheses.txt', encoding='utf-8') as f:
-      assert len(f.read().splitlines()) == config.data.eval_batch_size
-  elif name == 'tag':
-    assert 0 <= summary['test/f1'] <= 1 and 0 <= summary['test/accuracy'] <= 1
-    with open(tmp_path / 'test_predictions.conll', encoding='utf-8') as f:
-      assert f.read().strip()
-  else:
-    assert 0 <= summary['valid/accuracy'] <= 1
-    with open(tmp_path / 'test_predictions.tsv', encoding='utf-8') as f:
-      rows = [line.split('\t') for line in f.read().splitlines()]
-    assert rows and all(len(r) == 3 and r[0] and r[1] for r in rows)
-  with open(tmp_path / 'run_info.json', encoding='utf-8') as f:
-    assert len(__import__('json').load(f)) == 1
