@@ -121,8 +121,9 @@ def main(argv):
     print(_help(named[-1] if named else None))
     return 0
   overrides, rest = _split_argv(argv)
-  if 'preset' in overrides:
-    raise InputError('--config.preset: pick a preset with --preset=NAME')
+  for field in ('preset', 'experiment'):
+    if field in overrides:
+      raise InputError(f'--config.{field}: pick it with --{field}=...')
   try:
     extra = FLAGS(rest)
   except flags.Error as e:

@@ -224,6 +224,14 @@ BAD_INPUTS = {
         ['--benchmark=standard', '--mode=eval'], None, '--mode=eval'),
     'benchmark: an unknown group': lambda tmp: (
         ['--benchmark=fast'], None, '--benchmark'),
+    'the experiment set as a field': lambda tmp: (
+        ['--experiment=lm', '--config.experiment=tag'], None,
+        '--config.experiment'),
+    'an experiment file that is not there': lambda tmp: (
+        ['--experiment=' + str(tmp / 'nowhere.py')], None, 'nowhere.py'),
+    'an experiment file defining no experiment': lambda tmp: (
+        ['--experiment=' + str(_file(tmp / 'empty.py', b'X = 1\n'))], None,
+        'exactly one subclass'),
     'multi-process: a flag missing': lambda tmp: (
         ['--experiment=lm', '--coordinator_address=localhost:1234',
          '--num_processes=2'], None, '--process_id'),
