@@ -72,7 +72,41 @@ def check_regularisers(config, cell_field: str = 'model.cell'):
                      'use model.weight_dropout)')
 
 
-class RNNStack(nn.Module):
+class StackFields(nn.Module):
+  """What a recurrent stack is (`RNNStack`'s fields), declared once: the
+  stack and every model built on one (`class M(StackFields, kw_only=True)`)
+  share them, and `make_stack` builds the stack a model's fields describe."""
+  cell: str = 'lstm'
+  hidden_size: int = 128
+  num_layers: int = 1
+  bidirectional: bool = False
+  dropout: float = 0.0
+  variational: bool = False
+  recurrent_dropout: float = 0.0
+  weight_dropout: float = 0.0
+  activation: str = 'tanh'
+  init_scale: float | None = None
+  recurrent: bool = True
+  unroll: int = 1
+  remat_chunk: int = 0  # see recurrence.run
+  compute_dtype: Any = None  # the matmuls' operand dtype, see cells.Cell
+  cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
+  scan: str = 'auto'  # linear cells: parallel | sequential, see recurrence.run
+  block: str = 'stack'  # stack | residual (see RNNStack)
+  mlp_ratio: int = 4  # residual blocks: the MLP's width / the stream's
+
+  def make_stack(self, **changes) -> 'RNNStack':
+    """The RNNStack of these fields, with `changes` (time_major, parent,
+    one_hot_size, ...)."""
+    fields = {name: getattr(self, name) for name in STACK_FIELDS}
+    return RNNStack(**{**fields, **changes})
+
+
+STACK_FIELDS = tuple(name for name in StackFields.__annotations__
+                     if name not in ('parent', 'name'))
+
+
+class RNNStack(StackFields):
   """`num_layers` cells, each optionally bidirectional, dropout in between.
 
   block='stack': each layer's outputs are the next layer's inputs (the
@@ -102,25 +136,7 @@ class RNNStack(nn.Module):
   The carry is a tuple with one cell carry per (layer, direction), ordered
   layer-major: (l0 forward, l0 backward, l1 forward, ...).
   """
-  cell: str = 'lstm'
-  hidden_size: int = 128
-  num_layers: int = 1
-  bidirectional: bool = False
-  dropout: float = 0.0
-  variational: bool = False
-  recurrent_dropout: float = 0.0
-  weight_dropout: float = 0.0
-  activation: str = 'tanh'
-  init_scale: float | None = None
-  recurrent: bool = True
-  unroll: int = 1
-  remat_chunk: int = 0  # see recurrence.run
-  compute_dtype: Any = None  # the matmuls' operand dtype, see cells.Cell
-  cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
   one_hot_size: int = 0  # the width of one-hot inputs given as [T, B] ids
-  scan: str = 'auto'  # linear cells: parallel | sequential, see recurrence.run
-  block: str = 'stack'  # stack | residual (see above)
-  mlp_ratio: int = 4  # residual blocks: the MLP's width / the stream's
   time_major: bool = False  # inputs, masks and outputs [T, B, ...], not
                             # [B, T, ...] (the models use it inside)
 

@@ -16,7 +16,7 @@ from rnn_jax.models.common import word_dropout
 READOUTS = ('last', 'mean', 'max', 'attention')
 
 
-class Classifier(nn.Module):
+class Classifier(layers.StackFields, kw_only=True):
   """Many-to-one: embed -> RNNStack (masked) -> readout -> MLP -> logits.
 
   Readouts of the top layer, each blind to padding:
@@ -32,33 +32,18 @@ class Classifier(nn.Module):
   vocab_size: int
   num_classes: int
   embed_size: int = 300
-  cell: str = 'lstm'
-  hidden_size: int = 256
-  num_layers: int = 1
-  bidirectional: bool = True
   readout: str = 'last'
   attention_size: int = 0        # 0: hidden_size
   mlp_size: int = 0              # 0: a linear layer straight to the logits
-  dropout: float = 0.0           # between layers and in the MLP
   embed_dropout: float = 0.0
   word_dropout: float = 0.0
-  variational: bool = False      # see layers.RNNStack
-  recurrent_dropout: float = 0.0
-  weight_dropout: float = 0.0
   unk_id: int = 0
-  activation: str = 'tanh'
-  init_scale: float | None = None
-  unroll: int = 1
-  scan: str = 'auto'
+  hidden_size: int = 256
+  bidirectional: bool = True
+  # The stack's other fields: layers.StackFields (`dropout` also in the MLP).
 
   def _stack(self, parent):
-    return layers.RNNStack(
-        time_major=True,
-        cell=self.cell, hidden_size=self.hidden_size,
-        num_layers=self.num_layers, bidirectional=self.bidirectional,
-        dropout=self.dropout, activation=self.activation,
-        init_scale=self.init_scale, unroll=self.unroll, scan=self.scan,
-        **{k: getattr(self, k) for k in layers.REGULARISERS}, parent=parent)
+    return self.make_stack(time_major=True, parent=parent)
 
   @nn.compact
   def __call__(self, tokens, lengths, *, train: bool = False):

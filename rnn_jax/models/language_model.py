@@ -4,7 +4,6 @@ readout over the vocabulary."""
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import chex
 import flax.linen as nn
@@ -15,7 +14,7 @@ from rnn_jax import layers
 from rnn_jax.models.common import mixed_dense_dot, uniform
 
 
-class LanguageModel(nn.Module):
+class LanguageModel(layers.StackFields, kw_only=True):
   """Next-token model: embed -> RNNStack -> o_t = W_ho h_t + b_o.
 
   `embed_size=0` feeds one-hot vectors straight into the first cell, which is
@@ -31,27 +30,13 @@ class LanguageModel(nn.Module):
   """
   vocab_size: int
   embed_size: int = 0
+  embed_word_dropout: float = 0.0
+  tie_weights: bool = False
   cell: str = 'rnn'
   hidden_size: int = 256
-  num_layers: int = 1
-  dropout: float = 0.0
-  variational: bool = False
-  recurrent_dropout: float = 0.0
-  weight_dropout: float = 0.0
-  embed_word_dropout: float = 0.0
-  activation: str = 'tanh'
-  init_scale: float | None = None
-  recurrent: bool = True
-  tie_weights: bool = False
-  unroll: int = 1
-  remat_chunk: int = 0  # see recurrence.run
-  # The matmuls' operand dtype (e.g. jnp.bfloat16), accumulated in float32;
-  # parameters, states and logits stay float32. None: all float32.
-  compute_dtype: Any = None
-  cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
-  scan: str = 'auto'  # linear cells: parallel | sequential, see recurrence.run
-  block: str = 'stack'  # stack | residual, see layers.RNNStack
-  mlp_ratio: int = 4  # residual blocks' MLP width / stream width
+  # The stack's other fields: layers.StackFields. With `compute_dtype` (e.g.
+  # jnp.bfloat16) the matmuls' operands, accumulated in float32; parameters,
+  # states and logits stay float32.
 
   def setup(self):
     if self.tie_weights and self.embed_size != self.hidden_size:
@@ -73,16 +58,9 @@ class LanguageModel(nn.Module):
     self.drop = layers.dropout(self.dropout, self.variational)
 
   def _make_stack(self, parent):
-    return layers.RNNStack(
-        time_major=True,
-        cell=self.cell, hidden_size=self.hidden_size,
-        num_layers=self.num_layers, dropout=self.dropout,
-        **{k: getattr(self, k) for k in layers.REGULARISERS},
-        activation=self.activation, init_scale=self.init_scale,
-        recurrent=self.recurrent, unroll=self.unroll,
-        remat_chunk=self.remat_chunk, compute_dtype=self.compute_dtype,
-        cudnn=self.cudnn, scan=self.scan, block=self.block,
-        mlp_ratio=self.mlp_ratio, one_hot_size=0 if self.embed_size else self.vocab_size, parent=parent)
+    return self.make_stack(
+        time_major=True, parent=parent,
+        one_hot_size=0 if self.embed_size else self.vocab_size)
 
   def initial_carry(self, batch_size: int):
     """Zero state for a batch; needs no params (works on an unbound model)."""

@@ -8,7 +8,7 @@ import flax.linen as nn
 from rnn_jax import layers
 
 
-class MemoryModel(nn.Module):
+class MemoryModel(layers.StackFields, kw_only=True):
   """The memory tasks' model: inputs -> RNNStack -> o_t = W_ho h_t + b_o at
   every step ([B, T, O]; the copy tasks) or at the last step only ([B, O];
   the adding problem). Inputs are [B, T] ids of `one_hot_size`-wide one-hot
@@ -16,19 +16,10 @@ class MemoryModel(nn.Module):
   outputs: int
   one_hot_size: int = 0
   every_step: bool = True
-  cell: str = 'lstm'
-  hidden_size: int = 128
-  num_layers: int = 1
-  activation: str = 'tanh'
-  unroll: int = 1
-  scan: str = 'auto'
+  # The stack's fields: layers.StackFields.
 
   @nn.compact
   def __call__(self, inputs):
-    hs, _ = layers.RNNStack(
-        cell=self.cell, hidden_size=self.hidden_size,
-        num_layers=self.num_layers, activation=self.activation,
-        unroll=self.unroll, scan=self.scan,
-        one_hot_size=self.one_hot_size)(inputs)                  # [B, T, H]
+    hs, _ = self.make_stack(one_hot_size=self.one_hot_size)(inputs)                  # [B, T, H]
     hs = hs if self.every_step else hs[:, -1]
     return nn.Dense(self.outputs)(hs)

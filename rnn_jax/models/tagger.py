@@ -12,7 +12,7 @@ from rnn_jax import recurrence
 from rnn_jax.models.common import word_dropout
 
 
-class Tagger(nn.Module):
+class Tagger(layers.StackFields, kw_only=True):
   """Aligned many-to-many: one tag score vector per input token.
 
   Each word's input is the concatenation of its embedding, the embeddings
@@ -33,19 +33,13 @@ class Tagger(nn.Module):
   char_vocab_size: int = 0
   char_embed_size: int = 25
   char_hidden_size: int = 25
-  cell: str = 'lstm'
-  hidden_size: int = 200
-  num_layers: int = 1
-  bidirectional: bool = True
   crf: bool = True
-  dropout: float = 0.5
   word_dropout: float = 0.0
-  variational: bool = False      # see layers.RNNStack
-  recurrent_dropout: float = 0.0
-  weight_dropout: float = 0.0
   unk_id: int = 0
-  unroll: int = 1
-  scan: str = 'auto'
+  hidden_size: int = 200
+  bidirectional: bool = True
+  dropout: float = 0.5
+  # The stack's other fields: layers.StackFields.
 
   def setup(self):
     self.embed = nn.Embed(self.vocab_size, self.embed_size)
@@ -57,12 +51,7 @@ class Tagger(nn.Module):
           time_major=True,
           cell=self.cell, hidden_size=self.char_hidden_size,
           bidirectional=True, unroll=self.unroll, scan=self.scan)
-    self.stack = layers.RNNStack(
-        time_major=True,
-        cell=self.cell, hidden_size=self.hidden_size,
-        num_layers=self.num_layers, bidirectional=self.bidirectional,
-        dropout=self.dropout, unroll=self.unroll, scan=self.scan,
-        **{k: getattr(self, k) for k in layers.REGULARISERS})
+    self.stack = self.make_stack(time_major=True)
     self.output = nn.Dense(self.num_tags)
     self.drop = layers.dropout(self.dropout, self.variational)
     if self.crf:
