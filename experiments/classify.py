@@ -150,12 +150,6 @@ class ClassifyTask(training.SentenceTask):
       return {}
     return {'macro_f1': metrics.macro_f1(m['confusion'])}
 
-  def predict_batch(self, params, batch, rng):
-    """Each row's class probabilities [C]."""
-    del rng
-    return np.asarray(self.probabilities(
-        params, {k: batch[k] for k in ('tokens', 'lengths')}))
-
 
 class Classification(experiment.Experiment):
   """Read a sentence, emit one label."""
@@ -171,7 +165,10 @@ class Classification(experiment.Experiment):
     return ClassifyTask(config, data, workdir, vocabs)
 
   def predict_batch(self, task, params, batch, rng):
-    return task.predict_batch(params, batch, rng)
+    """Each row's class probabilities [C]."""
+    del rng
+    return np.asarray(task.probabilities(
+        params, {k: batch[k] for k in ('tokens', 'lengths')}))
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""

@@ -235,11 +235,6 @@ class Seq2SeqTask(training.SentenceTask):
       ids = ids[:ids.index(self.eos)]
     return self.data.target_vocab.decode(ids)
 
-  def predict_batch(self, params, batch, rng) -> list[list[str]]:
-    """Each row's hypothesis tokens."""
-    ids = self.decode_ids(params, batch['tokens'], batch['lengths'], rng)
-    return [self.strip(row) for row in ids]
-
   def translate(self, params, sentences: list[str]) -> list[str]:
     """Decodes raw source sentences with the configured method, in batches
     of data.eval_batch_size."""
@@ -345,8 +340,10 @@ class Seq2Seq(experiment.Experiment):
   def make_task(self, config, data, workdir, vocabs=None):
     return Seq2SeqTask(config, data, workdir, vocabs)
 
-  def predict_batch(self, task, params, batch, rng):
-    return task.predict_batch(params, batch, rng)
+  def predict_batch(self, task, params, batch, rng) -> list[list[str]]:
+    """Each row's hypothesis tokens."""
+    ids = task.decode_ids(params, batch['tokens'], batch['lengths'], rng)
+    return [task.strip(row) for row in ids]
 
   def evaluators(self):
     return {'bleu': experiment.Evaluator(bleu, higher_is_better=True),

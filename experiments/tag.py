@@ -104,7 +104,7 @@ class TagTask(training.SentenceTask):
     for split, split_sentences in (sentences or {}).items():
       self.add_split(split, split_sentences)
     # Compiled once per batch shape for every split.
-    self._predict = jax.jit(lambda params, inputs: self.decode(
+    self.predict_tags = jax.jit(lambda params, inputs: self.decode(
         params, self.emissions(params, inputs), inputs['lengths']))
 
   def add_split(self, split: str, sentences):
@@ -176,12 +176,6 @@ class TagTask(training.SentenceTask):
     precision, recall, f1 = metrics.precision_recall_f1(*m['chunks'])
     return {'precision': precision, 'recall': recall, 'f1': f1}
 
-  def predict_batch(self, params, batch, rng):
-    """Each row's predicted tag ids, as long as its sentence."""
-    del rng
-    tags = np.asarray(self._predict(params, self.inputs(batch)))
-    return [row[:n] for row, n in zip(tags, batch['lengths'])]
-
 
 class Tagging(experiment.Experiment):
   """Read a sentence, emit one tag per word."""
@@ -197,7 +191,10 @@ class Tagging(experiment.Experiment):
     return TagTask(config, data, workdir, vocabs)
 
   def predict_batch(self, task, params, batch, rng):
-    return task.predict_batch(params, batch, rng)
+    """Each row's predicted tag ids, as long as its sentence."""
+    del rng
+    tags = np.asarray(task.predict_tags(params, task.inputs(batch)))
+    return [row[:n] for row, n in zip(tags, batch['lengths'])]
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
