@@ -45,13 +45,25 @@ def _preset(name):
   return experiments.get_experiment(module.EXPERIMENT), config
 
 
+_DATA = {}
+
+
+def _load_data(experiment, config):
+  """The experiment's data, read once per data config in this process:
+  presets with the same data fields share it (make_task only reads it)."""
+  key = (experiment.NAME, config.data.to_json(sort_keys=True))
+  if key not in _DATA:
+    _DATA[key] = experiment.load_data(config)
+  return _DATA[key]
+
+
 @pytest.mark.parametrize('preset', experiments.preset_names())
 def test_every_preset_builds_its_data_and_trains_two_steps(preset, tmp_path):
   experiment, config = _preset(preset)
   if config.data.get('cv_folds'):
     config.data.fold = 0   # one fold of the cross-validation
   driver.validate(experiment, config)
-  task = experiment.make_task(config, experiment.load_data(config),
+  task = experiment.make_task(config, _load_data(experiment, config),
                               str(tmp_path))
   assert task.steps_per_epoch >= 1 and task.describe()
   tx, schedule = optim.from_config(config.train, task.steps_per_epoch)
