@@ -4,8 +4,6 @@ layer-normalised forms."""
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
