@@ -57,15 +57,17 @@ class _EvaluateMore:
 
   def __init__(self, experiment, task, config, names: list[str]):
     self.experiment, self.task, self.config = experiment, task, config
+    offered = experiment.evaluators()
+    self.evaluators = {n: offered[n] for n in names}
     self.names = names
 
   def __call__(self, params, split: str) -> dict[str, float]:
-    config, offered = self.config, self.experiment.evaluators()
+    config = self.config
     predictions = predict_split(self.experiment, self.task, params, split,
                                 config.train.eval_steps, config.seed,
                                 config.eval.max_examples)
-    return {n: float(offered[n].fn(self.task, split, predictions))
-            for n in self.names}
+    return {n: float(e.fn(self.task, split, predictions))
+            for n, e in self.evaluators.items()}
 
 
 def _evaluate_more(experiment, task, config) -> _EvaluateMore | None:
@@ -158,9 +160,12 @@ def saved_config(workdir: str, overrides: dict[str, Any],
   recorded = fields.get('experiment')
   if not recorded:  # a config.json written before it named the experiment
     preset = fields.get('preset')
-    if preset not in experiments.preset_names():
+    if experiment:
+      recorded = experiments.spec_of(experiment)
+    elif preset in experiments.preset_names():
+      recorded = experiments.get_preset(preset).EXPERIMENT
+    else:
       raise InputError(f'{saved} names no experiment; give --experiment')
-    recorded = experiments.get_preset(preset).EXPERIMENT
   given = experiment and experiments.spec_of(experiment)
   if given and given != recorded:
     # A user's file moved since training may be named where it is now.
