@@ -28,8 +28,7 @@ from rnn_jax.data import readers
 from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
-
-
+from rnn_jax.models import classifier
 
 FIELDS = {
     **configlib.run_fields('classify', 'sst2_bilstm'),
@@ -213,27 +212,9 @@ class Classification(experiment.Experiment):
     return vectors.summary(task.coverage)
 
   def exports(self, task: ClassifyTask, params) -> dict:
-    """The function --mode=export writes (see driver.export): `predict`, the
-    class probabilities of padded token ids and their lengths."""
-    def predict_fn(tokens, lengths):
-      return (jax.nn.softmax(task.logits(params, {'tokens': tokens,
-                                                  'lengths': lengths})),)
-    b, t = jax.export.symbolic_shape('batch, time')
-    specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
-             jax.ShapeDtypeStruct((b,), jnp.int32))
-    pad = task.vocabs['vocab'].stoi[vocab_lib.PAD]
-    return {'predict': (predict_fn, specs, {
-        'inputs': [
-            {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
-             'meaning': 'word ids (vocabs/vocab.json) of each text as '
-                        f'data.* tokenizes it, padded with {pad} (<pad>)'},
-            {'name': 'lengths', 'shape': ['batch'], 'dtype': 'int32',
-             'meaning': 'the number of real tokens of each row'}],
-        'outputs': [
-            {'name': 'probabilities', 'shape': ['batch', len(task.labels)],
-             'dtype': 'float32',
-             'meaning': 'class probabilities, classes as in vocabs/labels.json'}],
-    })}
+    """`predict`: the class probabilities of padded token ids and their
+    lengths (models.classifier.exports)."""
+    return classifier.exports(task.model, params, task.pad)
 
   def predict(self, task: ClassifyTask, params, texts: list[str]) -> list[str]:
     """`label<TAB>probability` of each text."""

@@ -6,7 +6,6 @@ character level, `python launch.py --experiment=lm`.
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
@@ -29,6 +28,7 @@ from rnn_jax.data import pipelines
 from rnn_jax.data import readers
 from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
+from rnn_jax.models import language_model
 
 LOSS_REDUCTIONS = ('token_mean', 'sequence_sum')
 # model.dtype -> the models' compute_dtype (None: float32 throughout).
@@ -102,10 +102,7 @@ FIELDS = {
                              'outside the vocabulary: the train text\'s '
                              'first tokens)'),
     'generate.num_tokens': Field(60, 'tokens generated', at_least=1),
-    'generate.temperature': Field(0.0, '0: greedy', at_least=0),
-    'generate.top_k': Field(0, '>0: sample among the k likeliest', at_least=0),
-    'generate.top_p': Field(1.0, 'sample among the likeliest tokens holding '
-                            'this much probability', above=0, at_most=1),
+    **configlib.group('generate', decoding.SAMPLING_FIELDS),
     'predict.stateful': Field(False, '--mode=predict: each input line '
                               'continues from the state the last one left'),
 }
@@ -145,20 +142,8 @@ class LMTask:
                          f'{len(self.ids[split])} tokens, fewer than '
                          f'data.eval_batch_size={dc.eval_batch_size}')
     if vocabs is None:
-      self._choose_prefix(tokens['train'])
-
-  def _choose_prefix(self, train_tokens):
-    """A generation prefix the vocabulary can read: the configured one, or
-    as many of the train text's first tokens."""
-    gc = self.config.generate
-    prefix = corpus.tokenize([gc.prefix], self.config.data, eos=False)
-    if prefix and all(t in self.vocab.stoi for t in prefix):
-      return
-    chosen = corpus.join(train_tokens[:max(len(prefix), 1)], self.config.data)
-    print(f'generate.prefix {gc.prefix!r} is not in the vocabulary of '
-          f'{self.config.data.name}: generating from {chosen!r}, the start of '
-          'the train text', flush=True)
-    gc.prefix = chosen
+      config.generate.prefix = corpus.readable_prefix(
+          config.generate.prefix, tokens['train'], self.vocab, dc)
 
   def describe(self) -> str:
     return (f'{self.config.data.name}: vocab {len(self.vocab)}, tokens '
@@ -216,24 +201,6 @@ class LMTask:
             'bits_per_token': metrics.bits_per_token(m['loss'])}
 
 
-@functools.lru_cache(maxsize=8)
-def _apply(model):
-  return jax.jit(lambda p, ids, c: model.apply({'params': p}, ids, c))
-
-
-def _state_names(model) -> list[tuple[str, str]]:
-  """(name, meaning) of each leaf of the model's carry, in order: layer by
-  layer, an LSTM's c before its h."""
-  cell = model._make_stack(parent=None).make_cell()  # pylint: disable=protected-access
-  count = len(jax.tree.leaves(cell.initial_carry(1)))
-  parts = ([('c', 'memory cell c_t'), ('h', 'hidden state h_t')]
-           if isinstance(cell, cells.LSTM) else
-           [(f's{i}', f'state part {i}') for i in range(count)] if count > 1
-           else [('h', 'state h_t')])
-  return [(f'layer{layer}_{n}', f'layer {layer}: {m} (zeros to start)')
-          for layer in range(model.num_layers) for n, m in parts]
-
-
 class LanguageModelling(experiment.Experiment):
   """Predict x_t from x_<t; perplexity, generation, streams, export."""
   NAME = 'lm'
@@ -272,15 +239,10 @@ class LanguageModelling(experiment.Experiment):
     gc, vocab = task.config.generate, task.vocab
     prefix_tokens = corpus.prefix_tokens(prefix, vocab, task.config.data,
                                          what)
-    model = task.model
-
-    def step_fn(p, tokens, carry):
-      logits, carry = model.apply({'params': p}, tokens[:, None], carry)
-      return logits[:, 0], carry
-
     ids = decoding.generate(
-        step_fn, params, jnp.asarray(vocab.encode(prefix_tokens))[None, :],
-        model.initial_carry(1) if carry is None else carry,
+        language_model.step_fn(task.model), params,
+        jnp.asarray(vocab.encode(prefix_tokens))[None, :],
+        task.model.initial_carry(1) if carry is None else carry,
         jax.random.PRNGKey(seed),
         num_tokens=gc.num_tokens if num_tokens is None else num_tokens,
         temperature=gc.temperature, top_k=gc.top_k, top_p=gc.top_p)
@@ -294,48 +256,15 @@ class LanguageModelling(experiment.Experiment):
     ids = jnp.asarray(task.vocab.encode(tokens))[None, :]
     if carry is None:
       carry = task.model.initial_carry(1)
-    logits, carry = _apply(task.model)(params, ids, carry)
+    logits, carry = language_model.apply_fn(task.model)(params, ids, carry)
     return np.asarray(jax.nn.softmax(logits[0, -1])), carry
 
   def vocabulary(self, task) -> list[str]:
     return list(task.vocab.itos)
 
   def exports(self, task, params) -> dict:
-    """`step` reads tokens from a state and returns every position's logits
-    and the new state; `predict` returns the next token's probabilities
-    after them."""
-    model = task.model
-    treedef = jax.tree.structure(model.initial_carry(1))
-    leaves = jax.tree.leaves(model.initial_carry(1))
-    def step(tokens, *state):
-      logits, carry = model.apply({'params': params}, tokens,
-                                  jax.tree.unflatten(treedef, state))
-      return (logits, *jax.tree.leaves(carry))
-    def predict(tokens, *state):
-      logits, *state = step(tokens, *state)
-      return (jax.nn.softmax(logits[:, -1]), *state)
-    b, t = jax.export.symbolic_shape('batch, time')
-    specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
-             *(jax.ShapeDtypeStruct((b,) + x.shape[1:], x.dtype)
-               for x in leaves))
-    state = [{'name': n, 'shape': ['batch', x.shape[1]],
-              'dtype': str(x.dtype), 'meaning': m}
-             for (n, m), x in zip(_state_names(model), leaves)]
-    tokens = {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
-              'meaning': 'token ids (vocabs/vocab.json), read left to right'}
-    v = len(task.vocab)
-    return {
-        'step': (step, specs, {
-            'inputs': [tokens, *state],
-            'outputs': [{'name': 'logits', 'shape': ['batch', 'time', v],
-                         'dtype': 'float32', 'meaning': "the next token's "
-                         'logits at every position'}, *state]}),
-        'predict': (predict, specs, {
-            'inputs': [tokens, *state],
-            'outputs': [{'name': 'probabilities', 'shape': ['batch', v],
-                         'dtype': 'float32', 'meaning': "the next token's "
-                         'probabilities after the last token'}, *state]}),
-    }
+    """The step and predict functions of `language_model.exports`."""
+    return language_model.exports(task.model, params)
 
   def write_outputs(self, task, params, predictions, directory) -> dict:
     """A sample from generate.prefix, printed and appended to samples.txt."""

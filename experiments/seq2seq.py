@@ -98,17 +98,7 @@ FIELDS = {
                       learning_rate=1e-3, clip_norm=1.0, schedule='cosine'),
     'train.teacher_forcing': Field(1.0, 'probability of reading the gold '
                                    'previous token', at_least=0, at_most=1),
-    'decode.method': Field('beam', 'how test outputs are decoded',
-                           choices=decoding.METHODS),
-    'decode.beam_size': Field(5, 'beam: hypotheses kept', at_least=1),
-    'decode.alpha': Field(0.6, 'beam: length penalty ((5 + len) / 6)^alpha',
-                          at_least=0),
-    'decode.max_length': Field(0, '0: 2 x the longest train target + 10',
-                               at_least=0),
-    'decode.temperature': Field(1.0, 'sample: the temperature', at_least=0),
-    'decode.top_k': Field(0, 'sample: >0 among the k likeliest', at_least=0),
-    'decode.top_p': Field(1.0, 'sample: among the likeliest tokens holding '
-                          'this much probability', above=0, at_most=1),
+    **configlib.group('decode', decoding.FIELDS, temperature=1.0),
     'decode.bleu': Field(True, 'score BLEU (off for one-word answers)'),
     'decode.num_heatmaps': Field(4, 'attention heat maps of the first test '
                                  'examples', at_least=0),
@@ -129,15 +119,13 @@ class Seq2SeqTask(training.SentenceTask):
     # The tokenisers' models (sentencepiece) live beside the vocabularies.
     self.data = data = paired.Data(dc, examples or {}, os.path.join(
         workdir, workdir_lib.VOCABS), vocabs,
-        statements=config.model.hierarchical)
+        config.model.max_statements if config.model.hierarchical else 0)
     self.vocabs = data.vocabs
     self.model = models.Seq2Seq(
         source_vocab_size=len(data.source_vocab),
         target_vocab_size=len(data.target_vocab),
         separator_id=data.source_vocab.stoi.get(paired.SEP, -1),
         **config.model)
-    for split, side in data.source.items():
-      self.check_statements(side.ids, f'{split} example')
     vocab = data.target_vocab
     self.pad, self.bos, self.eos = (vocab.stoi[vocab_lib.PAD],
                                     vocab.stoi[vocab_lib.BOS],
@@ -158,32 +146,9 @@ class Seq2SeqTask(training.SentenceTask):
       config.decode.max_length = 2 * max(
           len(t) for t in data.target['train'].ids) + 10
     self.max_length = config.decode.max_length
-
-    model = self.model
-
-    def step_fn(params, context, tokens, state):
-      logits, state, _ = model.apply({'params': params}, tokens, state,
-                                     context, method=models.Seq2Seq.step)
-      return logits, state
-    self.step_fn = step_fn
-    self.encode = jax.jit(lambda params, tokens, lengths: model.apply(
-        {'params': params}, tokens, lengths, method=models.Seq2Seq.encode))
     self.attention = jax.jit(lambda params, batch: models.seq2seq_logits(
-        model, params, batch['tokens'], batch['lengths'],
+        self.model, params, batch['tokens'], batch['lengths'],
         batch['target_inputs'])[1])
-
-  def check_statements(self, sources, what: str):
-    """A hierarchical model reads the last model.max_statements statements
-    of a source: refuses one with more rather than drop its first ones."""
-    limit, sep = self.config.model.max_statements, self.model.separator_id
-    if sep < 0:   # not read as statements
-      return
-    for number, ids in enumerate(sources, 1):
-      if (count := int((ids == sep).sum())) > limit:
-        raise InputError(
-            f'{what} {number}: {count} statements (the question '
-            f'included), more than config field model.max_statements={limit}'
-            ' (raise it, or cut the stories with data.max_source_lines)')
 
   def describe(self) -> str:
     data = self.data
@@ -215,32 +180,26 @@ class Seq2SeqTask(training.SentenceTask):
   def derived_metrics(self, m):
     return {'perplexity': metrics.perplexity(m['loss'])}
 
-  # --------------------------------------------------------------------------
-  # Decoding.
-
   def decode_ids(self, params, tokens, lengths, rng=None) -> np.ndarray:
     """Source batch -> [B, max_length] target ids (eos-filled after the end)."""
     dec = self.config.decode
-    context, state = self.encode(params, tokens, lengths)
-    return np.asarray(decoding.decode_with(
-        dec.method, self.step_fn, params, context, state, rng, bos=self.bos,
-        eos=self.eos, max_length=self.max_length, beam_size=dec.beam_size,
-        alpha=dec.alpha, temperature=dec.temperature, top_k=dec.top_k,
-        top_p=dec.top_p))
+    return np.asarray(models.decode(
+        self.model, params, tokens, lengths, rng, method=dec.method,
+        bos=self.bos, eos=self.eos, max_length=self.max_length,
+        beam_size=dec.beam_size, alpha=dec.alpha, temperature=dec.temperature,
+        top_k=dec.top_k, top_p=dec.top_p))
 
   def strip(self, ids) -> list[str]:
     """Ids up to (not including) the first <eos>, as target tokens."""
     ids = list(ids)
-    if self.eos in ids:
-      ids = ids[:ids.index(self.eos)]
-    return self.data.target_vocab.decode(ids)
+    return self.data.target_vocab.decode(
+        ids[:ids.index(self.eos)] if self.eos in ids else ids)
 
   def translate(self, params, sentences: list[str]) -> list[str]:
     """Decodes raw source sentences with the configured method, in batches
     of data.eval_batch_size."""
     dc = self.config.data
     ids = self.data.encode_sources(sentences, dc)
-    self.check_statements(ids, 'input line')
     out = []
     for start in range(0, len(ids), dc.eval_batch_size):
       chunk = ids[start:start + dc.eval_batch_size]
@@ -270,18 +229,14 @@ def exact_match(task: Seq2SeqTask, split: str, hypotheses) -> float:
   return float(np.mean(correct)) if correct else 0.0
 
 
-def _bleu(task: Seq2SeqTask, split: str, hypotheses) -> tuple[float, str]:
-  """sacrebleu's corpus BLEU of the decoded examples and its signature; a
-  lower-casing model is scored against the cased references with BLEU's own
-  lower-casing (case:lc)."""
+def bleu(task: Seq2SeqTask, split: str, hypotheses, signature=False):
+  """sacrebleu's corpus BLEU of the decoded examples (0 for none), and with
+  `signature` its signature; a lower-casing model is scored against the
+  cased references with BLEU's own lower-casing (case:lc)."""
   _, hyp_text, refs = _scored(task, split, hypotheses)
-  return metrics.corpus_bleu(hyp_text, refs,
-                             lowercase=task.config.data.lowercase)
-
-
-def bleu(task: Seq2SeqTask, split: str, hypotheses) -> float:
-  return _bleu(task, split, hypotheses)[0] if any(
-      h is not None for h in hypotheses) else 0.0
+  score = (metrics.corpus_bleu(hyp_text, refs, lowercase=task.config.data
+                               .lowercase) if hyp_text else (0.0, ''))
+  return score if signature else score[0]
 
 
 def score_split(task: Seq2SeqTask, split: str, hypotheses,
@@ -304,8 +259,8 @@ def score_split(task: Seq2SeqTask, split: str, hypotheses,
                    for k, v in per_task.items()})
     result[f'{split}/tasks_passed'] = sum(v >= 0.95 for v in per_task.values())
   if task.config.decode.bleu and done:
-    result[f'{split}/bleu'], result[f'{split}/bleu_signature'] = _bleu(
-        task, split, hypotheses)
+    result[f'{split}/bleu'], result[f'{split}/bleu_signature'] = bleu(
+        task, split, hypotheses, signature=True)
   return result
 
 

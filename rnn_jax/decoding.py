@@ -20,6 +20,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from rnn_jax.configlib import Field
+
 
 def filter_logits(logits: jax.Array, *, top_k: int = 0,
                   top_p: float = 1.0) -> jax.Array:
@@ -178,6 +180,25 @@ def beam_search(step_fn, params, context, state, *, bos: int, eos: int,
 
 
 METHODS = ('greedy', 'beam', 'sample')
+
+# How a token is drawn from the logits (`choose`): a language model's
+# generation and an encoder-decoder's sampling.
+SAMPLING_FIELDS = {
+    'temperature': Field(0.0, 'sampling temperature; 0: greedy', at_least=0),
+    'top_k': Field(0, '>0: sample among the k likeliest', at_least=0),
+    'top_p': Field(1.0, 'sample among the likeliest tokens holding this '
+                   'much probability', above=0, at_most=1),
+}
+# An encoder-decoder's decoding (`decode_with`).
+FIELDS = {
+    'method': Field('beam', 'how outputs are decoded', choices=METHODS),
+    'beam_size': Field(5, 'beam: hypotheses kept', at_least=1),
+    'alpha': Field(0.6, 'beam: length penalty ((5 + len) / 6)^alpha',
+                   at_least=0),
+    'max_length': Field(0, 'the longest output; 0: 2 x the longest train '
+                        'target + 10', at_least=0),
+    **SAMPLING_FIELDS,
+}
 
 
 def decode_with(method: str, step_fn, params, context, state, rng=None, *,

@@ -164,7 +164,7 @@ def test_statements_end_with_the_separator_and_predict_lines_split_at_tabs(
   dc = seq2seq.Seq2Seq().get_config().data
   examples = {'train': [{'source': 'Mary went home.\nWhere is Mary?',
                          'target': 'home'}]}
-  data = paired.Data(dc, examples, str(tmp_path), statements=True)
+  data = paired.Data(dc, examples, str(tmp_path), max_statements=64)
   assert data.source['train'].tokens[0] == [
       'mary', 'went', 'home', '.', paired.SEP, 'where', 'is', 'mary', '?',
       paired.SEP]

@@ -80,6 +80,19 @@ def prefix_tokens(prefix: str, vocab: vocab_lib.Vocab, dc,
   return tokens
 
 
+def readable_prefix(prefix: str, train_tokens: list[str],
+                    vocab: vocab_lib.Vocab, dc) -> str:
+  """A generation prefix the vocabulary can read: `prefix`, or (said on
+  stdout) as many of the train text's first tokens."""
+  tokens = tokenize([prefix], dc, eos=False)
+  if tokens and all(t in vocab.stoi for t in tokens):
+    return prefix
+  chosen = join(train_tokens[:max(len(tokens), 1)], dc)
+  print(f'generate.prefix {prefix!r} is not in the vocabulary of {dc.name}: '
+        f'generating from {chosen!r}, the start of the train text', flush=True)
+  return chosen
+
+
 def join(tokens: list[str], dc) -> str:
   """Tokens back to text: characters joined, words spaced."""
   return ('' if dc.level == 'char' else ' ').join(tokens)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from rnn_jax.data import builders
 from rnn_jax.data import pipelines
 from rnn_jax.data import readers
@@ -146,15 +148,32 @@ class Data:
       ids.append(self.source_vocab.encode(self.source_tokens(sentence, dc)))
       if not len(ids[-1]):
         raise InputError(f'input line {number}: no tokens in {sentence!r}')
+    self.check_statements(ids, 'input line')
     return ids
 
+  def check_statements(self, sources, what: str):
+    """Refuses a source of more than `max_statements` statements (a model
+    reads the last ones) rather than drop its first ones."""
+    if not self.statements:
+      return
+    sep = self.source_vocab.stoi[SEP]
+    for number, ids in enumerate(sources, 1):
+      if (count := int((np.asarray(ids) == sep).sum())) > self.max_statements:
+        raise InputError(
+            f'{what} {number}: {count} statements (the question '
+            'included), more than config field model.max_statements='
+            f'{self.max_statements} (raise it, or cut the stories with '
+            'data.max_source_lines)')
+
   def __init__(self, dc, examples: dict[str, list[dict]], directory: str,
-               vocabs=None, statements: bool = False):
+               vocabs=None, max_statements: int = 0):
     """`vocabs`: {'source', 'target'} of a trained model, whose tokenisers
     are in `directory` too; None builds both on train (into `directory`).
-    `statements`: each line of a source is a statement ended by `SEP`."""
+    `max_statements` > 0: each line of a source is a statement ended by
+    `SEP`, and a source has at most this many (the question included)."""
     self.examples = examples
-    self.statements = statements
+    self.statements = statements = max_statements > 0
+    self.max_statements = max_statements
     sources = {s: [source_text(e['source'], dc) for e in ex]
                for s, ex in examples.items()}
     targets = {s: [e['target'] for e in ex] for s, ex in examples.items()}
@@ -187,3 +206,4 @@ class Data:
       if empty:
         raise InputError(f'{dc.name} {split}: example {empty[0] + 1} has an '
                          'empty source or target after tokenisation')
+      self.check_statements(self.source[split].ids, f'{split} example')

@@ -83,3 +83,27 @@ class Classifier(layers.StackFields, kw_only=True):
       pooled = jnp.tanh(nn.Dense(self.mlp_size, name='mlp')(pooled))
     pooled = nn.Dropout(self.dropout, deterministic=not train)(pooled)
     return nn.Dense(self.num_classes, name='output')(pooled)
+
+
+def exports(model: Classifier, params, pad_id: int) -> dict:
+  """The function `--mode=export` serialises, with symbolic batch and time:
+  `predict`, the class probabilities of padded token ids and their
+  lengths, with its argument specs and a description of its inputs and
+  outputs."""
+  def predict(tokens, lengths):
+    return (jax.nn.softmax(model.apply({'params': params}, tokens, lengths)),)
+  b, t = jax.export.symbolic_shape('batch, time')
+  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
+           jax.ShapeDtypeStruct((b,), jnp.int32))
+  return {'predict': (predict, specs, {
+      'inputs': [
+          {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
+           'meaning': 'word ids (vocabs/vocab.json) of each text as '
+                      f'data.* tokenizes it, padded with {pad_id} (<pad>)'},
+          {'name': 'lengths', 'shape': ['batch'], 'dtype': 'int32',
+           'meaning': 'the number of real tokens of each row'}],
+      'outputs': [
+          {'name': 'probabilities', 'shape': ['batch', model.num_classes],
+           'dtype': 'float32',
+           'meaning': 'class probabilities, classes as in vocabs/labels.json'}],
+  })}

@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rnn_jax import cells
 from rnn_jax import layers
 from rnn_jax.models.common import mixed_dense_dot, uniform
 
@@ -102,3 +103,72 @@ class LanguageModel(layers.StackFields, kw_only=True):
     else:
       logits = self.readout(hs)
     return logits.reshape(batch, num_steps, -1), carry
+
+
+@functools.lru_cache(maxsize=8)
+def apply_fn(model: LanguageModel):
+  """jit(params, tokens [B, T], carry) -> (logits, carry), one per model."""
+  return jax.jit(lambda p, ids, c: model.apply({'params': p}, ids, c))
+
+
+@functools.lru_cache(maxsize=8)
+def step_fn(model: LanguageModel):
+  """`decoding.generate`'s step_fn(params, tokens [B], carry) ->
+  (logits [B, V], carry); one function per model, so that generation
+  compiles once."""
+  def step(params, tokens, carry):
+    logits, carry = model.apply({'params': params}, tokens[:, None], carry)
+    return logits[:, 0], carry
+  return step
+
+
+def state_names(model: LanguageModel) -> list[tuple[str, str]]:
+  """(name, meaning) of each leaf of the model's carry, in order: layer by
+  layer, an LSTM's c before its h."""
+  cell = model._make_stack(parent=None).make_cell()  # pylint: disable=protected-access
+  count = len(jax.tree.leaves(cell.initial_carry(1)))
+  parts = ([('c', 'memory cell c_t'), ('h', 'hidden state h_t')]
+           if isinstance(cell, cells.LSTM) else
+           [(f's{i}', f'state part {i}') for i in range(count)] if count > 1
+           else [('h', 'state h_t')])
+  return [(f'layer{layer}_{n}', f'layer {layer}: {m} (zeros to start)')
+          for layer in range(model.num_layers) for n, m in parts]
+
+
+def exports(model: LanguageModel, params) -> dict:
+  """The functions `--mode=export` serialises, with symbolic batch and time:
+  `step` reads tokens from a state and returns every position's logits and
+  the new state; `predict` returns the next token's probabilities after
+  them. Each comes with its argument specs and a description of its inputs
+  and outputs."""
+  leaves = jax.tree.leaves(model.initial_carry(1))
+  treedef = jax.tree.structure(model.initial_carry(1))
+
+  def step(tokens, *state):
+    logits, carry = model.apply({'params': params}, tokens,
+                                jax.tree.unflatten(treedef, state))
+    return (logits, *jax.tree.leaves(carry))
+
+  def predict(tokens, *state):
+    logits, *state = step(tokens, *state)
+    return (jax.nn.softmax(logits[:, -1]), *state)
+
+  b, t = jax.export.symbolic_shape('batch, time')
+  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
+           *(jax.ShapeDtypeStruct((b,) + x.shape[1:], x.dtype)
+             for x in leaves))
+  state = [{'name': n, 'shape': ['batch', x.shape[1]], 'dtype': str(x.dtype),
+            'meaning': m} for (n, m), x in zip(state_names(model), leaves)]
+  tokens = {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
+            'meaning': 'token ids (vocabs/vocab.json), read left to right'}
+  v = model.vocab_size
+  logits = {'name': 'logits', 'shape': ['batch', 'time', v],
+            'dtype': 'float32',
+            'meaning': "the next token's logits at every position"}
+  probabilities = {'name': 'probabilities', 'shape': ['batch', v],
+                   'dtype': 'float32', 'meaning': "the next token's "
+                   'probabilities after the last token'}
+  return {'step': (step, specs, {'inputs': [tokens, *state],
+                                 'outputs': [logits, *state]}),
+          'predict': (predict, specs, {'inputs': [tokens, *state],
+                                       'outputs': [probabilities, *state]})}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from rnn_jax import cells as cells_lib
+from rnn_jax import decoding
 from rnn_jax import layers
 from rnn_jax import recurrence
 
@@ -306,3 +309,28 @@ def seq2seq_logits(model: Seq2Seq, params, source, lengths, target_inputs,
   _, (logits, weights) = jax.lax.scan(
       body, (state, previous), (jnp.arange(num_steps), inputs, use_gold))
   return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _decoder(model: Seq2Seq):
+  """The jitted encoder and `decoding`'s step_fn, one pair per model (the
+  decoders compile once per step_fn)."""
+  encode = jax.jit(lambda params, tokens, lengths: model.apply(
+      {'params': params}, tokens, lengths, method=Seq2Seq.encode))
+
+  def step(params, context, tokens, state):
+    logits, state, _ = model.apply({'params': params}, tokens, state, context,
+                                   method=Seq2Seq.step)
+    return logits, state
+  return encode, step
+
+
+def decode(model: Seq2Seq, params, tokens, lengths, rng=None, *,
+           method: str, **options) -> jax.Array:
+  """Source batch (tokens [B, S], lengths [B]) -> target ids [B, max_length],
+  eos-filled after each end, decoded by `decoding.decode_with(method,
+  **options)`."""
+  encode, step = _decoder(model)
+  context, state = encode(params, tokens, lengths)
+  return decoding.decode_with(method, step, params, context, state, rng,
+                              **options)
