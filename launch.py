@@ -5,7 +5,8 @@ uses a trained workdir: --workdir=DIR --mode=eval [--checkpoint=STEP] |
 or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
 [--sweep_parallel=N] [--sweep_dry_run]
 or the speed benchmark: --benchmark=standard|long [--workdir=DIR]
---help [--experiment=NAME]: each config field's default, meaning and values"""
+--help [--experiment=NAME] | --helpfull: the presets and each config field's
+default, meaning and allowed values"""
 
 import os
 import sys
@@ -65,34 +66,50 @@ flags.DEFINE_bool('distributed', False, 'Multi-process run on a cluster '
                   'further flags.')
 
 
-def _help(experiment: str | None) -> str:
-  """The launcher's help; config fields of `experiment` only, if given."""
-  lines = [__doc__, '', 'experiments:']
+def _first_paragraph(doc: str | None) -> str:
+  """A docstring's first paragraph as one line."""
+  return ' '.join((doc or '').strip().split('\n\n')[0].split())
+
+
+def _help(experiment: str | None, full: bool) -> str:
+  """--help: the usage, the experiments and the flags. With --experiment,
+  that experiment's presets and config fields; --helpfull: every
+  experiment's, the sweeps and the ablations."""
+  lines = [__doc__, '', 'experiments (--experiment=NAME):']
   for name in experiments.EXPERIMENTS:
     doc = type(experiments.get_experiment(name)).__doc__
-    lines.append(f'  {name:12s} {doc.strip().splitlines()[0]}')
-  lines += ['', 'presets (--preset=NAME):']
-  for name in experiments.preset_names():
-    preset = experiments.get_preset(name)
-    lines.append(f'  {name:26s} [{preset.EXPERIMENT}] '
-                 f'{preset.__doc__.strip().splitlines()[0]}')
-  for name in [experiment] if experiment else experiments.EXPERIMENTS:
-    lines += ['', f'config fields of --experiment={name} (default, meaning, '
-              'allowed values; a preset changes the defaults):']
-    lines += configlib.describe(experiments.get_experiment(name).FIELDS)
-  for kind in experiments.SWEEP_KINDS:
-    lines += ['', f'{kind} (--{kind[:-1]}=NAME):']
-    for name in experiments.sweep_names(kind):
-      doc = experiments.get_sweep(name, kind).__doc__ or ''
-      lines.append(f'  {name:26s} {doc.strip().splitlines()[0] if doc else ""}')
-  lines += ['', 'train.max_steps > 0 stops a run early; the learning-rate '
-            'schedule always spans train.num_epochs.', '', 'flags:']
+    lines.append(f'  {name:12s} {_first_paragraph(doc)}')
+  lines += ['', 'flags:']
   for flag in ('experiment', 'preset', 'workdir', 'mode', 'checkpoint',
                'input', 'input_file', 'sweep', 'ablation', 'sweep_parallel',
                'sweep_dry_run', 'benchmark', 'coordinator_address',
-               'num_processes',
-               'process_id', 'distributed'):
+               'num_processes', 'process_id', 'distributed'):
     lines.append(f'  --{flag}: {FLAGS[flag].help}')
+  lines += ['', 'train.max_steps > 0 stops a run early; the learning-rate '
+            'schedule always spans train.num_epochs.']
+  if not (experiment or full):
+    return '\n'.join(lines + [
+        '', f'{len(experiments.preset_names())} presets, every config field '
+        'and the sweeps: --help --experiment=NAME (one experiment) or '
+        '--helpfull (all).'])
+  shown = [experiment] if experiment else experiments.EXPERIMENTS
+  lines += ['', 'presets (--preset=NAME):']
+  for name in experiments.preset_names():
+    preset = experiments.get_preset(name)
+    if experiments.spec_of(preset.EXPERIMENT) in map(experiments.spec_of,
+                                                     shown):
+      lines.append(f'  {name:26s} [{preset.EXPERIMENT}] '
+                   f'{_first_paragraph(preset.__doc__)}')
+  for name in shown:
+    lines += ['', f'config fields of --experiment={name} (default, meaning, '
+              'allowed values; a preset changes the defaults):']
+    lines += configlib.describe(experiments.get_experiment(name).FIELDS)
+  if full:
+    for kind in experiments.SWEEP_KINDS:
+      lines += ['', f'{kind} (--{kind[:-1]}=NAME):']
+      for name in experiments.sweep_names(kind):
+        doc = experiments.get_sweep(name, kind).__doc__
+        lines.append(f'  {name:26s} {_first_paragraph(doc)}')
   return '\n'.join(lines)
 
 
@@ -118,7 +135,7 @@ def main(argv):
              if a.startswith('--experiment=')]
     if named:
       experiments.get_experiment(named[-1])  # an unknown name: one line
-    print(_help(named[-1] if named else None))
+    print(_help(named[-1] if named else None, '--helpfull' in argv))
     return 0
   overrides, rest = _split_argv(argv)
   for field in ('preset', 'experiment'):
@@ -148,8 +165,9 @@ def main(argv):
       driver.export(module, config, workdir, FLAGS.checkpoint)
     else:
       lines = _read_inputs()
-      print('\n'.join(driver.predict(module, config, workdir, lines,
-                                     FLAGS.checkpoint)), flush=True)
+      records = driver.predict(module, config, workdir, lines,
+                               FLAGS.checkpoint)
+      print('\n'.join(map(module.format_prediction, records)), flush=True)
     return 0
   for flag in ('checkpoint', 'input', 'input_file'):
     if FLAGS[flag].present:
@@ -255,11 +273,16 @@ def _sweep(overrides) -> int:
 
 def run(argv) -> int:
   """`main` with its errors as the command line reports them: bad input
-  is one line on stderr and status 2; an interruption, 128 + the signal."""
+  and an OSError (a workdir that cannot be written) are one line on stderr
+  and status 2; an interruption, 128 + the signal."""
   try:
     return main(argv)
   except InputError as e:
     print(f'error: {e}', file=sys.stderr)
+    return 2
+  except OSError as e:  # an unwritable workdir, a full disk, ...
+    where = f'{e.filename}: ' if e.filename else ''
+    print(f'error: {where}{e.strerror or e}', file=sys.stderr)
     return 2
   except training.Interrupted as e:
     print(f'interrupted: {e}', file=sys.stderr)

@@ -117,4 +117,4 @@ class CountDigits(experiment.Experiment):
         raise InputError(f'input line {number}: give {length} digits')
     digits = jnp.asarray([[int(c) for c in line] for line in lines])
     logits = task.model.apply({'params': params}, digits)
-    return [str(int(k)) for k in logits.argmax(-1)]
+    return [{'count': int(k)} for k in logits.argmax(-1)]

@@ -58,16 +58,11 @@ FIELDS = {
     'data.min_freq': Field(1, 'rarer words are <unk>', at_least=1),
     'data.max_length': Field(0, '>0: truncate longer sentences', at_least=0),
     **configlib.group('data', pipelines.SENTENCE_FIELDS),
-    'data.cv_folds': Field(0, '>1: k-fold cross-validation over train',
-                           at_least=0),
-    'data.fold': Field(-1, 'with cv_folds: -1 every fold, k only fold k',
-                       at_least=-1),
+    **driver.CV_FIELDS,
     'data.valid_as_test': Field(False, 'the valid split is the reported one '
                                 "(GLUE SST-2's dev set): it becomes test, "
                                 'and valid is carved off train'),
-    'data.train': Field('', 'name=files: label<TAB>text lines'),
-    'data.valid': Field('', 'name=files: label<TAB>text lines'),
-    'data.test': Field('', 'name=files: label<TAB>text lines'),
+    **readers.file_fields('label<TAB>text lines'),
     'data.header': Field('auto', 'a first line of column names; auto: one '
                          'that no later line repeats', choices=readers.HEADERS),
     **configlib.group('train', training.FIELDS, learning_rate=0.1,
@@ -173,13 +168,6 @@ class Classification(experiment.Experiment):
     """What the declarations cannot say: fields that constrain each other."""
     layers.check_regularisers(config)
     vectors.check(config)
-    dc = config.data
-    if dc.cv_folds == 1:
-      raise InputError('config field data.cv_folds=1: cross-validation needs '
-                       'at least 2 folds (0 turns it off)')
-    if dc.fold >= max(dc.cv_folds, 1 if dc.fold < 0 else 0):
-      raise InputError(f'config field data.fold={dc.fold}: there are '
-                       f'{dc.cv_folds} folds (data.cv_folds)')
 
   def load_data(self, config):
     return labelled.load_splits(config.data)
@@ -212,15 +200,19 @@ class Classification(experiment.Experiment):
     return vectors.summary(task.coverage)
 
   def exports(self, task: ClassifyTask, params) -> dict:
-    """`predict`: the class probabilities of padded token ids and their
-    lengths (models.classifier.exports)."""
+    """`predict`: probabilities of padded ids (models.classifier)."""
     return classifier.exports(task.model, params, task.pad)
 
-  def predict(self, task: ClassifyTask, params, texts: list[str]) -> list[str]:
-    """`label<TAB>probability` of each text."""
+  def predict(self, task: ClassifyTask, params, texts: list[str]) -> list[dict]:
+    """Each text's label, its probability, and every label's."""
     task.add_split('input', [(t, '') for t in texts])
     for number, ids in enumerate(task.data['input'].ids, 1):
       if not len(ids):
         raise InputError(f'input line {number}: no words in {texts[number - 1]!r}')
-    probs = driver.predict_split(self, task, params, 'input')
-    return [f'{task.labels.itos[int(p.argmax())]}\t{p.max():.4f}' for p in probs]
+    return [{'label': task.labels.itos[int(p.argmax())],
+             'probability': float(p.max()),
+             'probabilities': dict(zip(task.labels.itos, p.tolist()))}
+            for p in driver.predict_split(self, task, params, 'input')]
+
+  def format_prediction(self, record) -> str:
+    return f'{record["label"]}\t{record["probability"]:.4f}'

@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnn_jax import cells
 from rnn_jax import configlib
 from rnn_jax import decoding
 from rnn_jax import distributed
@@ -79,9 +78,7 @@ FIELDS = {
     'data.partition': Field('sequential', 'sequential: the state carries '
                             'over between batches; random: each starts '
                             'from zeros', choices=pipelines.PARTITIONS),
-    'data.train': Field('', 'name=files: the training text'),
-    'data.valid': Field('', 'name=files: the validation text'),
-    'data.test': Field('', 'name=files: the test text'),
+    **readers.file_fields('text'),
     'data.valid_fraction': configlib.fraction(0.05, 'files without '
                                               'data.valid: the end of train '
                                               'before test'),
@@ -214,16 +211,9 @@ class LanguageModelling(experiment.Experiment):
   def validate(self, config):
     layers.check_regularisers(config)
     vectors.check(config)
-    m = config.model
-    if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
-      raise InputError('config field model.remat_chunk: rematerialisation '
-                       'applies to cells with a recurrent matmul, not '
-                       f'model.cell={m.cell}')
-    if m.cudnn and (m.cell != 'lstm' or not m.recurrent or m.remat_chunk
-                    or m.dtype != 'float32'):
-      raise InputError('config field model.cudnn: cuDNN runs a recurrent '
-                       'float32 LSTM (model.cell=lstm, model.dtype=float32, '
-                       'model.remat_chunk=0)')
+    language_model.check_fields(config.model)
+    decoding.check_sampling('generate', config.generate,
+                            not config.generate.temperature)
 
   def load_data(self, config) -> dict[str, list[str]]:
     return corpus.load_tokens(config.data)
@@ -232,11 +222,12 @@ class LanguageModelling(experiment.Experiment):
     return LMTask(config, data, workdir, vocabs)
 
   def generate(self, task, params, prefix, seed=0, num_tokens=None,
-               what='generate.prefix', carry=None) -> str:
+               what='generate.prefix', carry=None, **sampling) -> str:
     """`prefix` (named `what` in errors) read from `carry` (the initial
     state when None) and followed by `num_tokens` (default
-    `generate.num_tokens`) generated tokens."""
-    gc, vocab = task.config.generate, task.vocab
+    `generate.num_tokens`) tokens drawn as `generate.*`, or `sampling`,
+    says."""
+    gc, vocab = {**task.config.generate, **sampling}, task.vocab
     prefix_tokens = corpus.prefix_tokens(prefix, vocab, task.config.data,
                                          what)
     ids = decoding.generate(
@@ -244,8 +235,8 @@ class LanguageModelling(experiment.Experiment):
         jnp.asarray(vocab.encode(prefix_tokens))[None, :],
         task.model.initial_carry(1) if carry is None else carry,
         jax.random.PRNGKey(seed),
-        num_tokens=gc.num_tokens if num_tokens is None else num_tokens,
-        temperature=gc.temperature, top_k=gc.top_k, top_p=gc.top_p)
+        num_tokens=num_tokens or gc['num_tokens'],
+        temperature=gc['temperature'], top_k=gc['top_k'], top_p=gc['top_p'])
     return corpus.join(prefix_tokens + vocab.decode(np.asarray(ids[0])),
                        task.config.data)
 
@@ -279,16 +270,16 @@ class LanguageModelling(experiment.Experiment):
                 f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
     return vectors.summary(task.coverage)
 
-  def predict(self, task, params, lines) -> list[str]:
-    """Each prefix continued (config.generate says how), on one line:
-    newlines and tabs it generates are escaped (\\n, \\t). With
+  def predict(self, task, params, lines) -> list[dict]:
+    """Each prefix continued (config.generate says how): {'text'}, printed
+    on one line with newlines and tabs escaped (\\n, \\t). With
     `predict.stateful`, each prefix is read from the state the previous one
     left (its generated continuation is not read on): a stream."""
     results, carry = [], None
     for i, prefix in enumerate(lines, 1):
       what = f'input line {i}'
-      results.append(readers.escape_field(self.generate(
-          task, params, prefix, task.config.seed, what=what, carry=carry)))
+      results.append({'text': self.generate(
+          task, params, prefix, task.config.seed, what=what, carry=carry)})
       if task.config.predict.stateful:
         _, carry = self.read(task, params, prefix, carry, what)
     return results

@@ -27,6 +27,7 @@ from rnn_jax import experiment
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
+from rnn_jax.models import seq2seq as seq2seq_model
 from rnn_jax import plots
 from rnn_jax import training
 from rnn_jax import workdir as workdir_lib
@@ -34,6 +35,7 @@ from rnn_jax.configlib import Field
 from rnn_jax.data import builders
 from rnn_jax.data import paired
 from rnn_jax.data import pipelines
+from rnn_jax.data import readers
 from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
@@ -91,9 +93,7 @@ FIELDS = {
     'data.max_source_length': Field(0, '>0: truncate longer sources',
                                     at_least=0),
     **configlib.group('data', pipelines.SENTENCE_FIELDS, eval_batch_size=128),
-    'data.train': Field('', 'name=files: source<TAB>target lines'),
-    'data.valid': Field('', 'name=files: source<TAB>target lines'),
-    'data.test': Field('', 'name=files: source<TAB>target lines'),
+    **readers.file_fields('source<TAB>target lines'),
     **configlib.group('train', training.FIELDS, optimizer='adam',
                       learning_rate=1e-3, clip_norm=1.0, schedule='cosine'),
     'train.teacher_forcing': Field(1.0, 'probability of reading the gold '
@@ -182,12 +182,10 @@ class Seq2SeqTask(training.SentenceTask):
 
   def decode_ids(self, params, tokens, lengths, rng=None) -> np.ndarray:
     """Source batch -> [B, max_length] target ids (eos-filled after the end)."""
-    dec = self.config.decode
+    dec = self.config.decode   # its max_length: self.max_length
     return np.asarray(models.decode(
-        self.model, params, tokens, lengths, rng, method=dec.method,
-        bos=self.bos, eos=self.eos, max_length=self.max_length,
-        beam_size=dec.beam_size, alpha=dec.alpha, temperature=dec.temperature,
-        top_k=dec.top_k, top_p=dec.top_p))
+        self.model, params, tokens, lengths, rng, bos=self.bos, eos=self.eos,
+        **{name: dec[name] for name in decoding.FIELDS}))
 
   def strip(self, ids) -> list[str]:
     """Ids up to (not including) the first <eos>, as target tokens."""
@@ -308,6 +306,8 @@ class Seq2Seq(experiment.Experiment):
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
     layers.check_regularisers(config, cell_field='model.encoder_cell')
+    decoding.check_sampling('decode', config.decode,
+                            config.decode.method != 'sample')
 
   def load_data(self, config):
     return paired.load_splits(config.data)
@@ -338,8 +338,13 @@ class Seq2Seq(experiment.Experiment):
         print(f'  {s} => {t}', flush=True)
     return summary
 
+  def exports(self, task: Seq2SeqTask, params) -> dict:
+    """`translate`: greedy target ids of padded source ids."""
+    return seq2seq_model.exports(task.model, params, task.pad, task.bos,
+                                 task.eos, task.max_length)
+
   def predict(self, task: Seq2SeqTask, params,
-              sentences: list[str]) -> list[str]:
+              sentences: list[str]) -> list[dict]:
     """The translation (or answer) of each source sentence, decoded as
-    config.decode says."""
-    return task.translate(params, sentences)
+    config.decode says: {'output'}."""
+    return [{'output': o} for o in task.translate(params, sentences)]

@@ -19,10 +19,12 @@ from rnn_jax import experiment
 from rnn_jax import layers
 from rnn_jax import metrics
 from rnn_jax import models
+from rnn_jax.models import tagger
 from rnn_jax import training
 from rnn_jax.configlib import Field
 from rnn_jax.data import builders
 from rnn_jax.data import pipelines
+from rnn_jax.data import readers
 from rnn_jax.data import tagged
 from rnn_jax.data import vectors
 from rnn_jax.data import vocab as vocab_lib
@@ -58,9 +60,7 @@ FIELDS = {
     'data.features': Field('', 'extra input columns, comma-separated'),
     'data.format': Field('conll', 'name=files: the files\' format',
                          choices=tagged.FORMATS),
-    'data.train': Field('', 'name=files: the training file'),
-    'data.valid': Field('', 'name=files: the validation file'),
-    'data.test': Field('', 'name=files: the test file'),
+    **readers.file_fields('data.format\'s columns'),
     'data.lowercase': Field(False, 'lower-case the words the word '
                             'embeddings read'),
     'data.zero_digits': Field(True, 'every digit becomes 0 for the word '
@@ -223,12 +223,20 @@ class Tagging(experiment.Experiment):
           f.write('\n')
     return vectors.summary(task.coverage)
 
-  def predict(self, task: TagTask, params, lines: list[str]) -> list[str]:
-    """`word/TAG ...` for each line of space-separated words (each written
-    `word|feature|...` when the model reads feature columns)."""
+  def exports(self, task: TagTask, params) -> dict:
+    """`predict`: tag ids of padded word ids (models.tagger)."""
+    return tagger.exports(task.model, params, task.pad)
+
+  def predict(self, task: TagTask, params, lines: list[str]) -> list[dict]:
+    """The words and their tags, for each line of space-separated words
+    (each written `word|feature|...` when the model reads feature columns);
+    printed `word/TAG ...`."""
     sentences = tagged.parse_inputs(lines, task.config.data,
                                     placeholder_tag=task.tags.itos[0])
     task.add_split('input', sentences)
     predicted = driver.predict_split(self, task, params, 'input')
-    return [' '.join(f'{w}/{task.tags.itos[t]}' for w, t in zip(words, tags))
+    return [{'words': words, 'tags': [task.tags.itos[t] for t in tags]}
             for (words, _, _), tags in zip(sentences, predicted)]
+
+  def format_prediction(self, record) -> str:
+    return ' '.join(map('/'.join, zip(record['words'], record['tags'])))

@@ -3,6 +3,7 @@
 from rnn_jax.api import evaluate
 from rnn_jax.api import get_config
 from rnn_jax.api import load
+from rnn_jax.api import sweep
 from rnn_jax.api import train
 from rnn_jax import cells
 from rnn_jax import crf

@@ -5,7 +5,10 @@ functions.
     summary = rnn_jax.train('timemachine_rnn', 'workdirs/tm',
                             {'train.max_steps': 200})
     model = rnn_jax.load('workdirs/tm')
-    model.generate('time traveller', 20)
+    model.generate('time traveller', 20, temperature=0.8)
+    model.predict(['the time'])      # [{'text': ...}], a record per input
+    model.export('exported/')
+    rnn_jax.sweep('cell', 'workdirs/cells', overrides={'train.max_steps': 50})
 
 A run made here is the run `launch.py` makes from the same config: the same
 workdir, checkpoints, resumption and summary. The API changes no
@@ -15,6 +18,7 @@ speed on CPU (`rnn_jax.host`), which a script can make itself first thing.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ml_collections
@@ -92,34 +96,81 @@ def evaluate(workdir: str, step: int | None = None,
   return driver.evaluate(experiment, config, workdir, step)
 
 
-def load(workdir: str, step: int | None = None) -> 'Trained':
+def load(workdir: str, step: int | None = None,
+         overrides: dict[str, Any] | None = None) -> 'Trained':
   """A trained workdir's model (its reported checkpoint, or `step`), from the
-  workdir alone, ready to predict."""
-  return Trained(workdir, step)
+  workdir alone, ready to predict. `overrides` change any field but the
+  model's ({'generate.temperature': 0.8}), as --config does with
+  --mode=predict."""
+  return Trained(workdir, step, overrides)
+
+
+def sweep(name: str, workdir: str, *, experiment: str | None = None,
+          preset: str | None = None, overrides: dict[str, Any] | None = None,
+          parallel: int = 1) -> list[dict[str, Any]]:
+  """Runs a sweep (a name in experiments/sweeps/ or ablations/, or a .py
+  file declaring one) as `launch.py --sweep` does: each unfinished point a
+  run in <workdir>/<run name>/, `parallel` at a time; writes results.md,
+  results.csv and the plots, and returns the table's rows."""
+  from rnn_jax import sweeps  # pylint: disable=g-import-not-at-top
+  experiments = _experiments()
+  kind = 'ablations' if name in experiments.sweep_names('ablations') else 'sweeps'
+  launcher = os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'launch.py')
+  if not os.path.isfile(launcher):
+    raise InputError(f'a sweep runs its points with {launcher}, which is '
+                     'not there: install rnn_jax from its checkout (pip '
+                     'install -e .)')
+  if parallel < 1:
+    raise InputError(f'parallel={parallel}: must be >= 1')
+  plan = sweeps.make_plan(
+      experiments.get_sweep(name, kind), title=f'{kind[:-1]} {name}',
+      experiment=experiment, preset=preset, launcher=launcher,
+      cli={k: sweeps.as_text(v) for k, v in (overrides or {}).items()})
+  return sweeps.run(plan, workdir, parallel)
 
 
 class Trained:
   """A trained model: `predict` for every experiment; `generate`, and a
-  stateful `stream` with `reset`, for language models."""
+  stateful `stream` with `reset`, for language models; `export`."""
 
-  def __init__(self, workdir: str, step: int | None = None):
-    self.experiment, self.config = driver.saved_config(workdir, {})
+  def __init__(self, workdir: str, step: int | None = None,
+               overrides: dict[str, Any] | None = None):
+    self.workdir = workdir
+    self.experiment, self.config = driver.saved_config(workdir,
+                                                       overrides or {})
     self.task, self.params, self.step = driver.load(
         self.experiment, self.config, workdir, step)
     self._carry = None
+    self._draws = 0
 
-  def predict(self, lines: list[str]) -> list[str]:
-    """One result per input, as `--mode=predict` prints them."""
+  def predict(self, lines: list[str]) -> list[dict[str, Any]]:
+    """One record per input (what `--mode=predict` prints as a line): a
+    label with its probabilities, tags per word, a translation, ..."""
     if isinstance(lines, str):
       raise InputError('predict takes a list of inputs, not one string')
     driver.check_inputs(lines, 'input')
-    return self.experiment.predict(self.task, self.params, list(lines))
+    return self.experiment.predict(self.task, self.params,
+                                   driver.normalized(self.config, lines))
 
-  def generate(self, prefix: str, num_tokens: int | None = None) -> str:
+  def generate(self, prefix: str, num_tokens: int | None = None, *,
+               temperature: float | None = None, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None) -> str:
     """`prefix` continued by `num_tokens` tokens (default
-    `generate.num_tokens`), decoded as `generate.*` says."""
-    return self.experiment.generate(self.task, self.params, prefix,
-                                    self.config.seed, num_tokens=num_tokens)
+    `generate.num_tokens`). A sampling setting left None is the config's
+    (`generate.*`); top_k or top_p with temperature 0 (greedy) is an
+    InputError. Without `seed`, each call draws anew (seeds config.seed,
+    config.seed + 1, ...)."""
+    sampling = {k: v for k, v in (('temperature', temperature),
+                                  ('top_k', top_k), ('top_p', top_p))
+                if v is not None}
+    if sampling:
+      driver.validate(self.experiment, configlib.apply_overrides(
+          self.config, {f'generate.{k}': v for k, v in sampling.items()}))
+    if seed is None:
+      seed, self._draws = self.config.seed + self._draws, self._draws + 1
+    return self.experiment.generate(self.task, self.params, prefix, seed,
+                                    num_tokens=num_tokens, **sampling)
 
   def stream(self, text: str) -> np.ndarray:
     """Reads `text` from the state the previous call left (the initial one
@@ -137,3 +188,9 @@ class Trained:
   def vocab(self) -> list[str]:
     """The tokens, in the order of `stream`'s output."""
     return self.experiment.vocabulary(self.task)
+
+  def export(self, folder: str | None = None) -> str:
+    """`--mode=export` of this checkpoint into `folder` (default
+    <workdir>/export); returns the folder."""
+    return driver.export(self.experiment, self.config, self.workdir,
+                         self.step, folder)

@@ -81,7 +81,11 @@ def viterbi(params: Params, emissions, lengths):
     back = jnp.where(m_t[:, None], scores.argmax(1), stay)
     return jnp.where(m_t[:, None], scores.max(1) + e_t, delta), back
 
-  delta, backs = jax.lax.scan(forward, delta, (em[1:], mask[1:]))
+  # Step 0 is read as padding (delta already holds it), so that the scans
+  # run over all T steps: no slice whose length depends on T (an export
+  # with a symbolic T).
+  first = (jnp.arange(em.shape[0]) > 0)[:, None]
+  delta, backs = jax.lax.scan(forward, delta, (em, mask & first))
   final = delta + params.end
   last = final.argmax(-1)
 
@@ -89,7 +93,7 @@ def viterbi(params: Params, emissions, lengths):
     previous = jnp.take_along_axis(back, tag[:, None], axis=1)[:, 0]
     return previous, tag
 
-  first, rest = jax.lax.scan(backward, last, backs, reverse=True)
-  tags = jnp.concatenate([first[None], rest], axis=0).T             # [B, T]
+  _, tags = jax.lax.scan(backward, last, backs, reverse=True)
+  tags = tags.T                                                     # [B, T]
   return (jnp.where(mask.T, tags, 0),
           jnp.where(lengths > 0, final.max(-1), 0.0))

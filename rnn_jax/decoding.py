@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from rnn_jax.configlib import Field
+from rnn_jax.errors import InputError
 
 
 def filter_logits(logits: jax.Array, *, top_k: int = 0,
@@ -199,6 +200,15 @@ FIELDS = {
                         'target + 10', at_least=0),
     **SAMPLING_FIELDS,
 }
+
+
+def check_sampling(group: str, fields, greedy: bool):
+  """Refuses `top_k` or `top_p` in `fields` (config group `group`) where
+  decoding is greedy: they would change nothing."""
+  for name, unset in (('top_k', 0), ('top_p', 1.0)):
+    if greedy and fields[name] != unset:
+      raise InputError(f'config field {group}.{name}={fields[name]}: '
+                       'decoding is greedy here; it applies to sampling only')
 
 
 def decode_with(method: str, step_fn, params, context, state, rng=None, *,

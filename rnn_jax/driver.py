@@ -22,10 +22,20 @@ import numpy as np
 from rnn_jax import configlib
 from rnn_jax import evaluation
 from rnn_jax import metrics
+from rnn_jax import selection
 from rnn_jax import steps
 from rnn_jax import training
 from rnn_jax import workdir as workdir_lib
+from rnn_jax.data import readers
 from rnn_jax.errors import InputError
+
+
+# The fields of an experiment that CROSS_VALIDATES.
+CV_FIELDS = {
+    'data.cv_folds': configlib.Field(0, '>1: k-fold cross-validation over '
+                                     'train', at_least=0),
+    'data.fold': configlib.Field(-1, 'with cv_folds: -1 every fold, k only '
+                                 'fold k', at_least=-1)}
 
 
 def validate(experiment, config):
@@ -42,6 +52,20 @@ def validate(experiment, config):
       raise InputError(f'config field eval.metrics: {name!r} is no metric '
                        f'of experiment {experiment.NAME} (it offers '
                        f'{", ".join(offered) or "none"})')
+  dc = config.get('data') or {}
+  for field in ('train', 'valid', 'test', 'normalize'):
+    if (dc.get(field) not in (None, '', 'none')
+        and dc.get('name', 'files') != 'files'):
+      raise InputError(f'config field data.{field}: it applies to files of '
+                       'your own, read with --config.data.name=files '
+                       f'(data.name is {dc.name!r})')
+  if experiment.CROSS_VALIDATES:
+    if dc.cv_folds == 1:
+      raise InputError('config field data.cv_folds=1: cross-validation needs '
+                       'at least 2 folds (0 turns it off)')
+    if dc.fold >= max(dc.cv_folds, 1 if dc.fold < 0 else 0):
+      raise InputError(f'config field data.fold={dc.fold}: there are '
+                       f'{dc.cv_folds} folds (data.cv_folds)')
   experiment.validate(config)
 
 
@@ -83,12 +107,21 @@ def train(experiment, config, workdir: str) -> dict[str, Any]:
   summary.json. With data.cv_folds > 1 and data.fold = -1, every fold is
   a run of its own in <workdir>/fold<k>, and the summary their mean."""
   validate(experiment, config)
+  # Nothing is written to the workdir before the run is known to be its
+  # own and its data read without error.
+  run = workdir_lib.identity(config)
+  workdir_lib.check(workdir, run)
   if _all_folds(experiment, config):
-    return _cross_validate(experiment, config, workdir)
+    workdir_lib.claim(workdir, run)
+    return _cross_validate(experiment, config, workdir, run)
   data = experiment.load_data(config)
   task = experiment.make_task(config, data, workdir)
   print(task.describe(), flush=True)
-  workdir_lib.write_config(workdir, config)
+  if config.train.select_by:
+    selection.check_select_by(config.train.select_by, {
+        *evaluation.metric_names(task), *experiment.evaluators()})
+  workdir_lib.claim(workdir, run)
+  workdir_lib.write_config(workdir, config, run)
   workdir_lib.write_run_info(workdir, config)
   workdir_lib.save_vocabs(workdir, task.vocabs)
   result = training.train_and_evaluate(
@@ -131,11 +164,18 @@ def check_inputs(lines: list[str], source: str):
       raise InputError(f'{source}:{number}: an empty input line')
 
 
+def normalized(config, lines: list[str]) -> list[str]:
+  """Prediction inputs in the Unicode normal form of the training files
+  (data.normalize), if the run set one."""
+  form = (config.get('data') or {}).get('normalize', 'none')
+  return [readers.normalized(line, form) for line in lines]
+
+
 def predict(experiment, config, workdir: str, lines: list[str],
-            step: int | None = None) -> list[str]:
-  """One result per input line, from the workdir alone (no data)."""
+            step: int | None = None) -> list[dict[str, Any]]:
+  """One record per input line, from the workdir alone (no data)."""
   task, params, _ = load(experiment, config, workdir, step)
-  return experiment.predict(task, params, lines)
+  return experiment.predict(task, params, normalized(config, lines))
 
 
 def saved_config(workdir: str, overrides: dict[str, Any],
@@ -192,25 +232,35 @@ def saved_config(workdir: str, overrides: dict[str, Any],
 EXPORT = 'export'   # <workdir>/export/: serialized functions, signature
 
 
-def export(experiment, config, workdir: str, step: int | None = None) -> str:
+def export(experiment, config, workdir: str, step: int | None = None,
+           folder: str | None = None) -> str:
   """Writes the reported checkpoint's (or `step`'s) functions, each
   `jax.export`ed with the weights inside and the recurrent state as explicit
-  inputs and outputs, to <workdir>/export/<name>.jax (`Exported.serialize()`
-  bytes), with signature.json (every input and output: shape, dtype,
-  meaning) and the vocabularies. Returns the folder. Loading needs only
-  jax: `jax.export.deserialize(bytes).call(*inputs)` returns the tuple of
-  outputs (README, Export)."""
+  inputs and outputs, to `folder` (default <workdir>/export)/<name>.jax
+  (`Exported.serialize()` bytes), with signature.json (every input and
+  output: shape, dtype, meaning; the data fields that say how text becomes
+  ids; the reserved tokens' ids) and the vocabularies. Returns the folder.
+  Loading needs only jax: `jax.export.deserialize(bytes).call(*inputs)`
+  returns the dict of named outputs (docs/usage.md, Export)."""
   from jax import export as jax_export  # pylint: disable=g-import-not-at-top
   task, params, step = load(experiment, config, workdir, step)
   params = jax.tree.map(jax.numpy.asarray, params)  # constants of the export
   functions = experiment.exports(task, params)
-  folder = os.path.join(workdir, EXPORT)
+  folder = folder or os.path.join(workdir, EXPORT)
   tmp = folder + '.tmp'
   if os.path.isdir(tmp):
     shutil.rmtree(tmp)
   os.makedirs(os.path.join(tmp, workdir_lib.VOCABS))
-  signature = {'experiment': experiment.NAME, 'checkpoint': step,
-               'jax_version': jax.__version__, 'functions': {}}
+  # What a user of the files needs to make their inputs: the data fields
+  # (tokenisation: level, lower-casing, ...) and the reserved tokens' ids.
+  signature = {
+      'experiment': experiment.NAME, 'checkpoint': step,
+      'jax_version': jax.__version__,
+      'data': config.data.to_dict() if 'data' in config else {},
+      'reserved_tokens': {
+          name: {t: i for i, t in enumerate(v.itos) if t.startswith('<')
+                 and t.endswith('>')} for name, v in task.vocabs.items()},
+      'functions': {}}
   for name, (fn, specs, described) in functions.items():
     exported = jax_export.export(jax.jit(fn))(*specs)
     with open(os.path.join(tmp, f'{name}.jax'), 'wb') as f:
@@ -283,7 +333,8 @@ def predict_split(experiment, task, params, split: str,
 # Cross-validation.
 
 
-def _cross_validate(experiment, config, workdir: str) -> dict[str, Any]:
+def _cross_validate(experiment, config, workdir: str,
+                    run: dict[str, Any]) -> dict[str, Any]:
   """Every fold as its own run in <workdir>/fold<k>; the means (and
   standard deviations) of their metrics are the result, and the folds'
   test prediction files together cover the dataset once."""
@@ -295,7 +346,7 @@ def _cross_validate(experiment, config, workdir: str) -> dict[str, Any]:
     print(f'--- fold {k + 1}/{folds}', flush=True)
     results.append(train(experiment, fold_config,
                          os.path.join(workdir, f'fold{k}')))
-  workdir_lib.write_config(workdir, config)
+  workdir_lib.write_config(workdir, config, run)
   workdir_lib.write_run_info(workdir, config)
   summary = {**labels(experiment, config), 'cv_folds': folds}
   for key in sorted(results[0]):

@@ -57,6 +57,19 @@ def evaluate_splits(task, eval_step, params,
   return final
 
 
+def metric_names(task) -> set[str]:
+  """The metrics an evaluation of valid reports, from the shapes of the
+  evaluation's sums alone (traced, nothing computed)."""
+  batch = next(iter(task.eval_batches('valid')), None)
+  if batch is None:
+    return set()
+  params = jax.eval_shape(task.init_params, jax.random.PRNGKey(0))
+  stats = jax.eval_shape(lambda p, b, c: task.loss(p, b, c, None, False)[1][0],
+                         params, batch, task.initial_carry('valid'))
+  return set(summarize(task, {k: np.ones(v.shape, v.dtype)
+                              for k, v in stats.items()}))
+
+
 def summarize(task, sums: dict[str, Any]) -> dict[str, float]:
   """Scalar sums become means over 'count'; array sums (a confusion matrix)
   are handed to `task.derived_metrics` as they are; scalars are returned."""

@@ -57,8 +57,8 @@ class Experiment:
       folds.
     SWEEP_METRICS: the metric columns of a sweep's table when the sweep
       names none; the first is the one plotted.
-    CROSS_VALIDATES: the experiment has `data.cv_folds` and `data.fold`:
-      with cv_folds > 1 and fold = -1, the driver runs every fold as a run
+    CROSS_VALIDATES: the experiment has `data.cv_folds` and `data.fold`
+      (`driver.CV_FIELDS`): with cv_folds > 1 and fold = -1, the driver runs every fold as a run
       of its own in <workdir>/fold<k> and reports their means.
     DISPATCH_ON_CALLING_THREAD: launch.py, which owns its process, runs JAX
       dispatch on the calling thread (`rnn_jax.host`): faster where every
@@ -121,10 +121,16 @@ class Experiment:
     del task, params, predictions, directory
     return {}
 
-  def predict(self, task, params, lines: list[str]) -> list[str]:
-    """`--mode=predict` and `Trained.predict`: one result per input line,
-    as one line of text each."""
+  def predict(self, task, params, lines: list[str]) -> list[dict[str, Any]]:
+    """`Trained.predict` and `--mode=predict`: one record (field -> value)
+    per input line."""
     raise InputError(f'experiment {self.NAME} does not predict')
+
+  def format_prediction(self, record: dict[str, Any]) -> str:
+    """The line `--mode=predict` prints for a record. The default: its
+    values, tab-separated, text escaped (readers.escape_field)."""
+    from rnn_jax.data import readers  # pylint: disable=g-import-not-at-top
+    return '\t'.join(readers.escape_field(str(v)) for v in record.values())
 
   def exports(self, task, params) -> dict[str, tuple]:
     """`--mode=export`: name -> (function, input ShapeDtypeStructs,
@@ -133,8 +139,10 @@ class Experiment:
     raise InputError(f'experiment {self.NAME} does not export')
 
   def generate(self, task, params, prefix: str, seed: int = 0,
-               num_tokens: int | None = None) -> str:
-    """`Trained.generate`: `prefix` continued by generated tokens."""
+               num_tokens: int | None = None, **sampling) -> str:
+    """`Trained.generate`: `prefix` continued by generated tokens, drawn as
+    the config says or as `sampling` (temperature, top_k, top_p) overrides
+    it."""
     raise InputError(f'experiment {self.NAME} does not generate')
 
   def read(self, task, params, text: str, carry=None):

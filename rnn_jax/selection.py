@@ -25,6 +25,16 @@ from rnn_jax.errors import InputError
 MAX_EVALS = 4096
 
 
+def check_select_by(select_by: str, names):
+  """Refuses a `train.select_by` that is not among the validation's metric
+  `names` (before anything is written)."""
+  name = select_by.partition('/')[2]
+  if select_by and name not in names:
+    raise InputError(f'config field train.select_by={select_by!r}: this '
+                     'experiment reports '
+                     + ', '.join(f'valid/{k}' for k in sorted(names)))
+
+
 class Monitor:
   """Watches the validation metric `train.select_by` (valid/loss without
   it) at each evaluation. Its history lives in the `TrainState` (so a
@@ -42,13 +52,6 @@ class Monitor:
           os.path.abspath(os.path.join(workdir, 'best')),
           options=ocp.CheckpointManagerOptions(
               max_to_keep=1, create=True, enable_async_checkpointing=False))
-
-  def check_name(self, names):
-    """Refuses a select_by that is not among the validation's `names`."""
-    if self.tc.select_by and self.name not in names:
-      raise InputError(f'config field train.select_by={self.tc.select_by!r}: '
-                       'this experiment reports '
-                       + ', '.join(f'valid/{k}' for k in sorted(names)))
 
   @staticmethod
   def _history(state) -> tuple[np.ndarray, np.ndarray]:

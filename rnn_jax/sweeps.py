@@ -332,7 +332,9 @@ def _plot(plan: Plan, rows, swept, workdir):
     for row in rows:
       points = _curve(os.path.join(workdir, row['run']), key)
       if points:
-        ax.plot(*zip(*points), label=f'{row["run"]} ({row["status"]})')
+        # A run that evaluated once is a point: a line alone draws nothing.
+        ax.plot(*zip(*points), marker='o' if len(points) == 1 else None,
+                label=f'{row["run"]} ({row["status"]})')
     ax.set_xlabel('step')
     ax.set_ylabel(key)
     if (not metrics_lib.higher_is_better(key)

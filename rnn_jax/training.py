@@ -292,10 +292,6 @@ class _Run:
       records.keep(self.grad_flow.path, self.start_step)
       if self.start_step == 0:
         self.grad_flow.record(0, self.state.params)
-    if self.start_step == 0 and tc.select_by and not (
-        evaluate_more and self.monitor.name in evaluate_more.names):
-      self.monitor.check_name(evaluation.evaluate(task, self.eval_step,
-                                       steps.eval_params(self.state), 'valid', 1))
     devices = distributed.mesh().size
     print(f'{self.num_params:,} parameters; {self.total_steps} steps ({spe} '
           'per epoch)' + (f'; batches split over {devices} devices in '

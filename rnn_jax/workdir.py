@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -34,18 +35,60 @@ from rnn_jax.errors import InputError
 _LOCKS: dict[str, Any] = {}   # workdir -> open lock file, for the process
 
 
-# Model fields that may change between a run and its resumption.
-_SHAPELESS = re.compile(r'dropout|variational|unroll|remat_chunk|dtype|cudnn')
+# Fields a rerun of a workdir may change: how far it trains, how often it
+# logs and checkpoints, how the same computation is executed, and the text
+# generated after training. Any other difference makes it another run.
+_MAY_CHANGE = re.compile(
+    r'(preset|train\.(max_steps|log_every_steps|checkpoint_every_steps|'
+    r'checkpoints_to_keep)|model\.(unroll|remat_chunk|cudnn)|generate\..*)')
+# <workdir>/run.json: what makes the run this run, the config as given
+# (config.json also holds what the experiment derived from the data) and
+# what its data is.
+RUN = 'run.json'
 
 
-def write_config(workdir: str, config):
-  """Claims `workdir` for this process and writes config.json there.
+def fingerprint(config) -> dict[str, Any]:
+  """What a run's data is: the built-in dataset and its version, and the
+  path, size and sha256 of every file a config field names (the user's
+  own data, vectors, ...)."""
+  from rnn_jax.data.builders import base  # pylint: disable=g-import-not-at-top
+  out: dict[str, Any] = {}
+  name = config.get('data', {}).get('name')
+  if name and name in base.registered():
+    out['dataset'] = f'{name} {base.version(name)}'
+  files = {}
+  for field, value in sorted(configlib.flatten(config).items()):
+    if (field != 'experiment' and isinstance(value, str) and value
+        and os.path.isfile(value)):
+      digest = hashlib.sha256()
+      with open(value, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+          digest.update(block)
+      files[field] = {'path': os.path.abspath(value),
+                      'size': os.path.getsize(value),
+                      'sha256': digest.hexdigest()}
+  if files:
+    out['files'] = files
+  return out
 
-  Refuses (InputError) a workdir that another live run holds, and one whose
-  checkpoints were trained with different `model.*` fields (resuming them
-  would not fit; dropout rates, `variational`, `unroll`, `remat_chunk`,
-  `dtype` and `cudnn` may change). Every experiment calls this before writing anything else.
-  """
+
+def identity(config) -> dict[str, Any]:
+  """What run.json records: the config as given and `fingerprint`."""
+  return {'config': configlib.flatten(config), 'data': fingerprint(config)}
+
+
+def _read_json(path: str):
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (ValueError, UnicodeDecodeError):
+    raise InputError(f'{path}: not the JSON a run writes; move the workdir '
+                     'away to start a new run') from None
+
+
+def claim(workdir: str, run: dict[str, Any]):
+  """Creates `workdir` if needed and takes it for this process (refusing,
+  InputError, one that another live run holds), then `check`s it."""
   os.makedirs(workdir, exist_ok=True)
   key = os.path.realpath(workdir)
   # The other processes of a multi-process run share the primary's workdir.
@@ -57,21 +100,63 @@ def write_config(workdir: str, config):
       lock.close()
       raise InputError(f'{workdir} is in use by another run') from None
     _LOCKS[key] = lock
-  path = os.path.join(workdir, 'config.json')
-  if os.path.isfile(path) and os.path.isdir(os.path.join(workdir,
-                                                         'checkpoints')):
-    with open(path) as f:
-      saved = configlib.flatten(ml_collections.ConfigDict(json.load(f)))
-    for field, value in configlib.flatten(config).items():
-      if (field.startswith('model.') and field in saved
-          and saved[field] != value and not _SHAPELESS.search(field)):
-        raise InputError(
-            f'{workdir} holds checkpoints of a model with {field}='
-            f'{saved[field]!r}; this run asks for {value!r} (use another '
-            '--workdir, or the same value to resume)')
-  if distributed.is_primary():
-    with open(path, 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+  check(workdir, run)
+
+
+def check(workdir: str, run: dict[str, Any]):
+  """Refuses (InputError, one line) a workdir that holds another run than
+  `run` (`identity(config)`): a config field other than those a rerun may
+  change (max_steps, logging, checkpointing, unroll, remat_chunk, cudnn,
+  generation), or a data file whose size or sha256 differs, or another
+  dataset. Reads only; a rerun of the same run resumes it.
+  """
+  path, config_path = (os.path.join(workdir, name)
+                       for name in (RUN, 'config.json'))
+  if os.path.isfile(path):
+    recorded = _read_json(path)
+  elif os.path.isfile(config_path):
+    # A run recorded before run.json: the model fields its checkpoints fix.
+    saved = configlib.flatten(ml_collections.ConfigDict(
+        _read_json(config_path)))
+    recorded = {'config': {k: v for k, v in saved.items()
+                           if k.startswith('model.')}, 'data': run['data']}
+  else:
+    return
+  saved, fields = recorded.get('config', {}), run['config']
+  for field in sorted(fields, key=lambda f: f != 'experiment'):
+    if (field in saved and saved[field] != fields[field]
+        and not _MAY_CHANGE.fullmatch(field)):
+      raise InputError(
+          f'{workdir} holds a run with {field}={saved[field]!r}; this run '
+          f'has {fields[field]!r} (use another --workdir, or the same value '
+          'to resume it)')
+  before, now = recorded.get('data', {}), run['data']
+  if before.get('dataset') != now.get('dataset'):
+    raise InputError(f'{workdir} holds a run on {before.get("dataset")}; '
+                     f'this run reads {now.get("dataset")}')
+
+  def content(entry):
+    return entry and (entry['size'], entry['sha256'])
+  before, now = before.get('files', {}), now.get('files', {})
+  for field in sorted(set(before) | set(now)):
+    if content(before.get(field)) != content(now.get(field)):
+      changed = now.get(field, before.get(field))['path']
+      raise InputError(f'{changed}: not the file that the run in {workdir} '
+                       f'trained on (config field {field}: its size or '
+                       'sha256 differs; use another --workdir)')
+
+
+def write_config(workdir: str, config, run: dict[str, Any]):
+  """config.json (the full config, with what the experiment derived) and
+  run.json, once `claim` has accepted the run."""
+  if not distributed.is_primary():
+    return
+  for name, text in (('config.json', config.to_json_best_effort(indent=2)),
+                     (RUN, json.dumps(run, indent=2))):
+    tmp = os.path.join(workdir, name + '.tmp')
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(text)
+    os.replace(tmp, os.path.join(workdir, name))
 
 
 def write_summary(workdir: str, summary: dict[str, Any]) -> dict[str, Any]:

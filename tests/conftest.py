@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 import pytest
 
 from rnn_jax import host
@@ -164,3 +165,42 @@ def tiny_args(experiment, folder, swept=(), **overrides):
             **{k.replace('__', '.'): v for k, v in overrides.items()}}
   return [f'--config.{k}={str(v).format(d=folder)}'
           for k, v in fields.items() if k not in swept]
+
+
+# Run in a fresh process that imports jax and numpy only: the exported
+# functions, each called on the inputs in inputs.npz, outputs to outputs.npz.
+_LOAD_EXPORTED = '''
+import json, sys
+import numpy as np
+from jax import export
+folder = sys.argv[1]
+with open(folder + '/signature.json') as f:
+    signature = json.load(f)
+inputs = np.load('inputs.npz')
+outputs = {}
+for name in signature['functions']:
+    with open(f'{folder}/{name}.jax', 'rb') as f:
+        function = export.deserialize(bytearray(f.read()))
+    args = [inputs[f'{name}/{i}'] for i in range(len(
+        signature['functions'][name]['inputs']))]
+    for key, out in function.call(*args).items():
+        outputs[f'{name}/{key}'] = np.asarray(out)
+np.savez('outputs.npz', **outputs)
+assert not any(m.split('.')[0] in ('rnn_jax', 'experiments', 'flax')
+               for m in sys.modules), 'imported the project'
+print('ok')
+'''
+
+
+def call_exported(tmp_path, workdir, inputs):
+  """The exported functions of `workdir` on `inputs` ({'fn/i': the i-th
+  argument}), called in a fresh process that does not import rnn_jax:
+  {'fn/output name': array}."""
+  np.savez(tmp_path / 'inputs.npz', **inputs)
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  result = subprocess.run(
+      [sys.executable, '-c', _LOAD_EXPORTED, str(workdir / 'export')],
+      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0 and result.stdout.strip() == 'ok', (
+      result.stderr[-2000:])
+  return dict(np.load(tmp_path / 'outputs.npz'))

@@ -14,7 +14,8 @@ import pytest
 
 import rnn_jax
 from rnn_jax import experiments
-from conftest import REPO, read_summary, run_launcher, tiny_args, tiny_data
+from conftest import REPO, call_exported, read_summary, run_launcher
+from conftest import tiny_args, tiny_data
 
 
 def _same(a, b):
@@ -48,9 +49,22 @@ def test_train_load_predict_generate_and_stream_equal_the_launcher(tmp_path):
   cli = run_launcher('--experiment=lm', '--mode=predict',
                      f'--workdir={tmp_path}/api', stdin='\n'.join(prefixes))
   assert cli.returncode == 0, cli.stderr
-  assert model.predict(prefixes) == cli.stdout.splitlines()
+  assert [r['text'] for r in model.predict(prefixes)] == cli.stdout.splitlines()
   assert model.generate('the quick') == cli.stdout.splitlines()[0]
   assert model.generate('the quick', 3) == cli.stdout.splitlines()[0][:12]
+
+  # Sampling: arguments override generate.*, as load's overrides do; each
+  # call without a seed draws anew, one with a seed repeats.
+  drawn = {model.generate('the', 30, temperature=2.0) for _ in range(3)}
+  assert len(drawn) > 1
+  seeded = model.generate('the', 30, temperature=2.0, top_k=5, seed=7)
+  assert seeded == model.generate('the', 30, temperature=2.0, top_k=5, seed=7)
+  hot = rnn_jax.load(str(tmp_path / 'api'), overrides={
+      'generate.temperature': 2.0, 'generate.top_k': 5})
+  assert hot.generate('the', 30, seed=7) == seeded
+  with pytest.raises(rnn_jax.InputError, match='generate.top_k=5: decoding '
+                     'is greedy'):
+    model.generate('the', top_k=5)
 
   # Streaming a text in two pieces: the next token's distribution of the
   # text read at once.
@@ -93,7 +107,12 @@ def test_api_errors_are_input_errors(tmp_path):
   fields = _overrides('classify', tmp_path / 'data')
   rnn_jax.train('classify', str(tmp_path / 'c'), fields)
   model = rnn_jax.load(str(tmp_path / 'c'))
-  assert model.predict(['word1 other2'])[0].split('\t')[0] in ('a', 'b')
+  record, = model.predict(['word1 other2'])
+  assert record['label'] in ('a', 'b') and set(record['probabilities']) == {
+      'a', 'b'}
+  assert record['probability'] == max(record['probabilities'].values())
+  np.testing.assert_allclose(sum(record['probabilities'].values()), 1,
+                             rtol=1e-5)
   with pytest.raises(rnn_jax.InputError,
                      match='experiment classify does not generate'):
     model.generate('word1')
@@ -102,8 +121,8 @@ def test_api_errors_are_input_errors(tmp_path):
   with pytest.raises(rnn_jax.InputError, match='nothing trained there'):
     rnn_jax.load(str(tmp_path / 'nowhere'))
   with pytest.raises(rnn_jax.InputError,
-                     match='experiment tag does not export'):
-    experiments.get_experiment('tag').exports(None, None)
+                     match='experiment memory does not export'):
+    experiments.get_experiment('memory').exports(None, None)
 
 
 def test_a_researchers_own_experiments_folder_does_not_clash(tmp_path):
@@ -151,45 +170,7 @@ def test_the_readme_from_python_section_runs_as_written(tmp_path,
   block = block.replace('workdirs/timemachine_rnn', 'workdirs/api_demo')
   scope = {}
   exec(compile(block, 'README.md', 'exec'), scope)  # pylint: disable=exec-used
-  assert scope['probabilities'].shape == (1, 28)
-
-
-# Run in a fresh process that imports jax and numpy only: the exported
-# functions, each called on the inputs in inputs.npz, outputs to outputs.npz.
-_LOAD_EXPORTED = '''
-import json, sys
-import numpy as np
-from jax import export
-folder = sys.argv[1]
-with open(folder + '/signature.json') as f:
-    signature = json.load(f)
-inputs = np.load('inputs.npz')
-outputs = {}
-for name in signature['functions']:
-    with open(f'{folder}/{name}.jax', 'rb') as f:
-        function = export.deserialize(bytearray(f.read()))
-    args = [inputs[f'{name}/{i}'] for i in range(len(
-        signature['functions'][name]['inputs']))]
-    for i, out in enumerate(function.call(*args)):
-        outputs[f'{name}/{i}'] = np.asarray(out)
-np.savez('outputs.npz', **outputs)
-assert not any(m.split('.')[0] in ('rnn_jax', 'experiments', 'flax')
-               for m in sys.modules), 'imported the project'
-print('ok')
-'''
-
-
-def _call_exported(tmp_path, workdir, inputs):
-  """The exported functions of `workdir` on `inputs` ({'fn/i': array}),
-  called in a fresh process that does not import rnn_jax."""
-  np.savez(tmp_path / 'inputs.npz', **inputs)
-  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-  result = subprocess.run(
-      [sys.executable, '-c', _LOAD_EXPORTED, str(workdir / 'export')],
-      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0 and result.stdout.strip() == 'ok', (
-      result.stderr[-2000:])
-  return dict(np.load(tmp_path / 'outputs.npz'))
+  assert scope['out']['probabilities'].shape == (1, 28)
 
 
 def test_exported_functions_run_without_the_project(tmp_path):
@@ -224,13 +205,14 @@ def test_exported_functions_run_without_the_project(tmp_path):
   inputs = {'step/0': ids, 'predict/0': ids}
   for i, x in enumerate(state, 1):
     inputs[f'step/{i}'] = inputs[f'predict/{i}'] = x
-  got = _call_exported(tmp_path, lm_dir, inputs)
-  np.testing.assert_allclose(got['step/0'], logits2, atol=1e-5)
-  np.testing.assert_allclose(got['predict/0'],
+  got = call_exported(tmp_path, lm_dir, inputs)
+  np.testing.assert_allclose(got['step/logits'], logits2, atol=1e-5)
+  np.testing.assert_allclose(got['predict/probabilities'],
                              jax.nn.softmax(logits2[:, -1]), atol=1e-6)
-  for i, x in enumerate(jax.tree.leaves(after2), 1):
-    np.testing.assert_allclose(got[f'step/{i}'], x, atol=1e-5)
-    np.testing.assert_allclose(got[f'predict/{i}'], x, atol=1e-5)
+  names = ['layer0_c', 'layer0_h', 'layer1_c', 'layer1_h']
+  for name, x in zip(names, jax.tree.leaves(after2), strict=True):
+    np.testing.assert_allclose(got[f'step/{name}'], x, atol=1e-5)
+    np.testing.assert_allclose(got[f'predict/{name}'], x, atol=1e-5)
   assert not np.allclose(logits, logits2, atol=1e-3)   # the state mattered
 
   model = rnn_jax.load(str(classify_dir))
@@ -242,6 +224,6 @@ def test_exported_functions_run_without_the_project(tmp_path):
   lengths = np.asarray([3, 1], np.int32)
   want = model.task.probabilities(model.params, {'tokens': tokens,
                                                  'lengths': lengths})
-  got = _call_exported(tmp_path, classify_dir, {'predict/0': tokens,
+  got = call_exported(tmp_path, classify_dir, {'predict/0': tokens,
                                                 'predict/1': lengths})
-  np.testing.assert_allclose(got['predict/0'], want, atol=1e-6)
+  np.testing.assert_allclose(got['predict/probabilities'], want, atol=1e-6)

@@ -60,12 +60,18 @@ def test_nonfinite_updates_are_skipped_counted_and_stop_the_run(tmp_path):
   assert '10 updates skipped' in result.stdout
 
 
-def test_help_lists_experiments_presets_and_fields():
-  result = run_launcher('--help')
+def test_help_is_short_and_helpfull_lists_presets_and_every_field():
+  short = run_launcher('--help')
+  assert short.returncode == 0 and len(short.stdout.splitlines()) <= 60
+  assert all(f'  {name} ' in short.stdout for name in experiments.EXPERIMENTS)
+  assert '--helpfull' in short.stdout and 'ptb_small' not in short.stdout
+  result = run_launcher('--helpfull')
   assert result.returncode == 0
-  for name in experiments.preset_names():
-    assert name in result.stdout
   lines = result.stdout.splitlines()
+  for name in experiments.preset_names():  # its whole first paragraph
+    doc = ' '.join(experiments.get_preset(name).__doc__.split('\n\n')[0]
+                   .split())
+    assert any(l.startswith(f'  {name} ') and l.endswith(doc) for l in lines)
   for name in experiments.EXPERIMENTS:   # every field, with what it means
     declared = experiments.get_experiment(name).FIELDS
     assert configlib.flatten(experiments.get_experiment(name).get_config()
@@ -76,11 +82,13 @@ def test_help_lists_experiments_presets_and_fields():
   assert 'the recurrence' in line and 'one of rnn, irnn, gru, lstm' in line
   assert any('--config.train.ema_decay=0.999' in l and l.endswith(
       'in [0, 1)') for l in lines)
-  # One experiment's fields on request.
+  # One experiment's presets and fields on request.
   result = run_launcher('--help', '--experiment=tag')
   assert result.returncode == 0
   assert "--config.data.column='ner'" in result.stdout
+  assert 'conll2003_ner_bilstm_crf' in result.stdout
   assert '--config.generate.prefix' not in result.stdout
+  assert 'ptb_small' not in result.stdout
 
 
 def _outside(f: configlib.Field):
@@ -143,6 +151,21 @@ BAD_INPUTS = {
         ['--experiment=nope', '--preset=ptb_small'], None, 'ptb_small'),
     'unknown field': lambda tmp: (
         ['--experiment=lm', '--config.train.lr=3'], None, 'train.lr'),
+    'lm: own file without data.name=files': lambda tmp: (
+        ['--experiment=lm', '--config.data.train=' + str(_file(
+            tmp / 'mine.txt', b'my own text\n'))], None, 'data.name=files'),
+    'lm: normalisation of a built-in dataset': lambda tmp: (
+        ['--experiment=lm', '--config.data.normalize=NFC'], None,
+        'data.normalize'),
+    'seq2seq: top_k with greedy decoding': lambda tmp: (
+        ['--experiment=seq2seq', '--config.decode.method=greedy',
+         '--config.decode.top_k=5'], None, 'decode.top_k=5'),
+    'lm: tied readout with one-hot input': lambda tmp: (
+        ['--experiment=lm', '--config.model.tie_weights=true',
+         '--config.model.embed_size=0'], None, 'model.tie_weights'),
+    'lm: select_by a metric it does not report': lambda tmp: (
+        ['--experiment=lm', '--config.train.select_by=valid/accuracy'], None,
+        'train.select_by'),
     'wrong type': lambda tmp: (
         ['--experiment=lm', '--config.train.num_epochs=many'], None,
         'train.num_epochs'),
@@ -302,6 +325,13 @@ WORKDIR_BAD_INPUTS = {
         ['--config.model.hidden_size=16'], '', 'model.hidden_size=8'),
     'train with --checkpoint': lambda w, tmp: (
         ['--checkpoint=20'], '', '--checkpoint'),
+    'rerun with another seed': lambda w, tmp: (
+        ['--config.seed=1'], '', 'seed=0'),
+    'eval where its folder would be a file': lambda w, tmp: (
+        _file(w / 'eval_20', b'x'), ['--mode=eval'], '', 'eval_20')[1:],
+    'export where its folder would be a file': lambda w, tmp: (
+        _file(w / 'export.tmp', b'x'), ['--mode=export'], '',
+        'export.tmp')[1:],
     'eval of a step never saved': lambda w, tmp: (
         ['--mode=eval', '--checkpoint=7'], '', '--checkpoint=7'),
     'eval with another model': lambda w, tmp: (
@@ -351,6 +381,34 @@ def test_bad_input_on_a_workdir_changes_no_file_in_it(case, tmp_path,
                                        f'--workdir={workdir}', *args,
                                        stdin=stdin), culprit)
   assert {p: p.read_bytes() for p in workdir.rglob('*') if p.is_file()} == before
+
+
+def test_a_rerun_on_changed_data_is_refused_and_the_run_still_predicts(
+    tmp_path, trained_lm):
+  """The train file rewritten in place (same path, other contents), or
+  another experiment: the rerun is another run, refused before anything is
+  written; the finished run still predicts. A workdir that cannot be made is one line too."""
+  workdir = tmp_path / 'run'
+  shutil.copytree(trained_lm, workdir)
+  data = trained_lm.parent / 'data'
+  args = _tiny_lm(data)
+  before = {p: p.read_bytes() for p in workdir.rglob('*') if p.is_file()}
+  (data / 'text.txt').write_text((data / 'text.txt').read_text() + 'more\n')
+  try:
+    _assert_one_line_exit_2(run_launcher('--experiment=lm', *args,
+                                         f'--workdir={workdir}'), 'text.txt')
+  finally:
+    tiny_data(data)
+  _assert_one_line_exit_2(run_launcher(
+      '--experiment=classify', *tiny_args('classify', data),
+      f'--workdir={workdir}'), "experiment='lm'")
+  assert {p: p.read_bytes() for p in workdir.rglob('*') if p.is_file()} == before
+  result = run_launcher('--mode=predict', f'--workdir={workdir}',
+                        '--input=the')
+  assert result.returncode == 0 and result.stdout.startswith('the'), result
+  under_a_file = _file(tmp_path / 'a_file', b'x') / 'run'
+  _assert_one_line_exit_2(run_launcher('--experiment=lm', *args,
+                                       f'--workdir={under_a_file}'), 'a_file')
 
 
 @pytest.mark.parametrize('with_valid_and_test', [False, True])

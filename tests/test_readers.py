@@ -5,6 +5,7 @@ exit status 2 and nothing written."""
 import pytest
 
 from conftest import run_launcher
+from rnn_jax import driver
 from rnn_jax import experiments
 from rnn_jax.data import corpus
 from rnn_jax.data import labelled
@@ -83,6 +84,30 @@ def test_lm_preprocessing_only_when_asked(tmp_path):
   assert ''.join(d2l) == 'the caf na ve covid don t a b'
 
 
+# 'café' decomposed (e + U+0301), and the ligature 'ﬁ' (NFKC: 'fi').
+DECOMPOSED = 'cafe\u0301 \ufb01ne'
+
+
+@pytest.mark.parametrize('form, expected', [
+    ('none', DECOMPOSED), ('NFC', 'caf\u00e9 \ufb01ne'),
+    ('NFKC', 'caf\u00e9 fine')])
+def test_unicode_normalisation_only_when_asked(tmp_path, form, expected):
+  """data.normalize: the files' text in that normal form, for every reader
+  of users' files; prediction inputs the same way."""
+  paths = _files(tmp_path, [DECOMPOSED], 'lf')
+  assert ''.join(lm.load_data(_config(lm, paths, normalize=form))['train']
+                 ) == expected
+  rows = _files(tmp_path, [f'pos\t{DECOMPOSED}', 'neg\tdull'], 'lf', 'tsv')
+  pairs = labelled.load_splits(_config(classify, rows, normalize=form).data)
+  assert pairs['train'][0] == (expected, 'pos')
+  conll = _files(tmp_path, [f'{DECOMPOSED.split()[0]} B-X'], 'lf', 'conll')
+  sentences = tagged.load_splits(_config(tag, conll, column='1',
+                                         normalize=form).data)
+  assert sentences['train'][0][0] == [expected.split()[0]]
+  config = _config(lm, paths, normalize=form)
+  assert driver.normalized(config, [DECOMPOSED]) == [expected]
+
+
 CLASSIFY_ROWS = ['rare\tthe very first line, a class seen once',
                  f'pos\t{WORLD}', 'neg\tbad film', 'pos\tgood film',
                  'neg\tdull']
@@ -156,6 +181,11 @@ def _write(tmp_path, name, text):
   return str(path)
 
 
+def _folder(path):
+  path.mkdir()
+  return str(path)
+
+
 # case -> tmp_path -> (launcher arguments, culprit)
 BAD_FILES = {
     'classify: a tab inside the text': lambda tmp: (
@@ -182,6 +212,17 @@ BAD_FILES = {
          '--config.data.column=upos', '--config.data.train=' + _write(
              tmp, 'nine.conllu', BOM + '# c\r\n' + '\t'.join('123456789')
              + '\r\n')], ':2:'),
+    'lm: a NUL byte on line 2': lambda tmp: (
+        ['--experiment=lm', '--config.data.train=' + _write(
+            tmp, 'nul.txt', 'ok\nfi\x00ne\n')], ':2: control character U+0000'),
+    'lm: a directory': lambda tmp: (
+        ['--experiment=lm', '--config.data.train=' + _folder(tmp / 'texts')],
+        ': is a directory'),
+    'tag: prose on one line': lambda tmp: (
+        ['--experiment=tag', '--config.data.column=1',
+         '--config.data.train=' + _write(
+             tmp, 'prose.conll', 'a few words ' * 100 + '\n')],
+        ':1: 300 fields'),
     'lm: not UTF-8 on line 3': lambda tmp: (
         ['--experiment=lm', '--config.data.train=' + _write(
             tmp, 'latin1.txt', b'ok\r\nfine\r\ncaf\xe9\r\n')], ':3:'),

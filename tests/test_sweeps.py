@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+import rnn_jax
 from rnn_jax import experiments
 from conftest import REPO, run_launcher, tiny_args, tiny_data
 from rnn_jax import sweeps
@@ -45,10 +46,15 @@ def _metric_columns(workdir):
           for r in rows]
 
 
-def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(tmp_path):
+def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(
+    tmp_path, monkeypatch, capsys):
   """A sweep of docs/adding-an-experiment.md's experiment, a file outside
   the checkout: its points run, a rerun skips them, and the dry run's lines
-  rebuild the same table."""
+  rebuild the same table. Its runs evaluate once: their curves are marked
+  points."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figures = []
+  monkeypatch.setattr(plt, 'close', figures.append)
   experiment = shutil.copy(os.path.join(REPO, 'examples', 'count_digits.py'),
                            tmp_path / 'count_digits.py')
   shared = {'train.max_steps': 4, 'data.train_size': 256,
@@ -69,11 +75,19 @@ def test_sweep_runs_resumes_and_its_dry_run_reproduces_the_table(tmp_path):
                'valid_accuracy_vs_model.cell.png',
                'curve_valid_accuracy.png'):
     assert os.path.isfile(tmp_path / 'a' / 'plots' / plot), plot
+  curves = [f.axes[0] for f in figures if f.axes[0].get_xlabel() == 'step']
+  lines = [line for ax in curves for line in ax.get_lines()]
+  assert len(lines) == 2 and all(
+      len(line.get_xdata()) == 1 and line.get_marker() not in ('None', None)
+      for line in lines)
   assert '| model.hidden_size | model.cell | status |' in (
       tmp_path / 'a' / 'results.md').read_text()
 
-  again = run_launcher(*args, f'--workdir={tmp_path / "a"}')
-  assert again.returncode == 0 and '2 of 2 runs already finished' in again.stdout
+  # Rerun from Python: every point finished, nothing runs again.
+  again = rnn_jax.sweep(str(sweep), str(tmp_path / 'a'))
+  assert '2 of 2 runs already finished' in capsys.readouterr().out
+  assert [(r['run'], r['valid/accuracy']) for r in again] == [
+      (r['run'], float(r['valid/accuracy'])) for r in rows]
 
   dry = run_launcher(*args, f'--workdir={tmp_path / "b"}', '--sweep_dry_run')
   assert dry.returncode == 0, dry.stderr

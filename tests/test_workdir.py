@@ -12,8 +12,11 @@ import time
 
 import pytest
 
-from conftest import REPO, read_summary, run_launcher, tiny_args, tiny_data
+import rnn_jax
+from conftest import REPO, call_exported, read_summary, run_launcher
+from conftest import tiny_args, tiny_data
 from rnn_jax import gradflow
+from rnn_jax.data import pipelines
 
 # Long enough (300 steps) that signals sent at checkpoints 50 and 100 land
 # mid-run; dropout on, so that a resumed run must also restore the key.
@@ -170,6 +173,53 @@ def test_preempt_resume_eval_and_predict(experiment, tmp_path):
   for i, o in zip(inputs, outputs):
     assert looks_right(i, o), (i, o)
   assert _files(moved) == before
+  if experiment in _EXPORT_INPUTS:
+    _exported_equals_predict(experiment, moved, tmp_path)
+
+
+# The experiments whose export is checked here (the language model's and the
+# classifier's in test_api.py), with 20 inputs each.
+_EXPORT_INPUTS = {
+    'tag': [' '.join(f'{"wv"[(i + j) % 2]}{(i * j) % 5}'
+                     for j in range(1 + i % 6)) for i in range(20)],
+    'seq2seq': [' '.join(f'{"ab"[j % 2]}{(i + j) % 4}'
+                         for j in range(1 + i % 4)) for i in range(20)]}
+
+
+def _exported_equals_predict(experiment, workdir, tmp_path):
+  """The tagger's predict (characters and CRF inside) or the seq2seq model's
+  greedy translate, exported and run without rnn_jax on 20 inputs, gives
+  what `load(...).predict` gives; signature.json records the tokenisation
+  and the reserved tokens."""
+  lines = _EXPORT_INPUTS[experiment]
+  model = rnn_jax.load(str(workdir))   # the tiny seq2seq decodes greedily
+  model.export()
+  with open(workdir / 'export' / 'signature.json', encoding='utf-8') as f:
+    signature = json.load(f)
+  assert signature['data']['name'] == 'files'
+  vocab = 'vocab' if experiment == 'tag' else 'source'
+  assert signature['reserved_tokens'][vocab]['<pad>'] == model.task.pad
+  records, task = model.predict(lines), model.task
+  assert len({str(r) for r in records}) > 1   # not all the same
+  if experiment == 'tag':
+    described = signature['functions']['predict']['inputs']
+    assert [x['name'] for x in described] == [
+        'tokens', 'lengths', 'chars', 'char_lengths']
+    batch = next(task.batches['input'].eval_batches())
+    got = call_exported(tmp_path, workdir, {
+        f'predict/{i}': batch[x['name']] for i, x in enumerate(described)})
+    for row, index in enumerate(batch['index'][batch['index'] >= 0]):
+      tags = got['predict/tags'][row, :batch['lengths'][row]]
+      assert [task.tags.itos[t] for t in tags] == records[index]['tags']
+  else:
+    ids = task.data.encode_sources(lines, task.config.data)
+    batch = pipelines.pad_batch(ids, [0] * len(ids), len(ids),
+                                max(map(len, ids)), task.pad)
+    got = call_exported(tmp_path, workdir, {
+        'translate/0': batch['tokens'], 'translate/1': batch['lengths']})
+    assert [task.data.target_tokenizer.decode(task.strip(row))
+            for row in got['translate/output']] == [
+                r['output'] for r in records]
 
 
 def test_a_second_run_and_a_changed_shape_are_refused(tmp_path):

@@ -3,8 +3,10 @@
 Command:  python launch.py --experiment=tag   (or --preset=conll2003_ner_bilstm_crf)
 Expected: eng.testb F1 83.96 (P 83.85, R 84.08; token accuracy 96.81%),
 eng.testa F1 89.95 (measured; the conlleval script gives the same on
-test_predictions.conll); about 40 minutes on 2 CPU cores. Lample et al. (2016)'s LSTM-CRF reaches 90.94 with
-pretrained word embeddings, which this preset does without.
+test_predictions.conll); 30 epochs of 439 steps, 165 ms a step on one CPU
+core: about 40 minutes on 2 CPU cores. Lample et al. (2016)'s LSTM-CRF
+reaches 90.94 with pretrained word embeddings, which this preset does
+without.
 """
 
 from rnn_jax.experiments import tag

@@ -28,10 +28,10 @@ def split_lines(dc) -> dict[str, list[str]]:
   only a train file, its last lines become valid and test)."""
   if dc.name != 'files':
     return builders.load_lines(dc.name)
-  lines = {'train': readers.read_lines(dc.train, what='data.train file')}
-  for split in ('valid', 'test'):
-    if dc[split]:
-      lines[split] = readers.read_lines(dc[split], what=f'data.{split} file')
+  lines = {split: readers.read_lines(dc[split], what=f'data.{split} file',
+                                     normalize=dc.normalize)
+           for split in ('train', 'valid', 'test')
+           if dc[split] or split == 'train'}
   if len(lines) == 3:
     return lines
   if len(lines) == 2:

@@ -11,11 +11,12 @@ from rnn_jax.data import vocab as vocab_lib
 from rnn_jax.errors import InputError
 
 
-def read_tsv(path: str, header: str = 'auto', *,
-             what: str = 'data file') -> list[tuple[str, str]]:
-  """`label<TAB>text` lines -> [(text, label)], both exactly as written."""
+def read_tsv(path: str, header: str = 'auto', *, what: str = 'data file',
+             normalize: str = 'none') -> list[tuple[str, str]]:
+  """`label<TAB>text` lines -> [(text, label)], both exactly as written
+  (in Unicode normal form `normalize` unless 'none')."""
   return [(text, label) for _, (label, text) in readers.read_fields(
-      path, ('label', 'text'), header=header, what=what)]
+      path, ('label', 'text'), header=header, what=what, normalize=normalize)]
 
 
 def fold_of(n: int, folds: int, seed: int) -> np.ndarray:
@@ -35,10 +36,10 @@ def load_splits(dc) -> dict[str, list[tuple[str, str]]]:
   other folds; valid is then carved from what remains.
   """
   if dc.name == 'files':
-    pairs = {'train': read_tsv(dc.train, dc.header, what='data.train file')}
-    for split in ('valid', 'test'):
-      if dc[split]:
-        pairs[split] = read_tsv(dc[split], dc.header, what=f'data.{split} file')
+    pairs = {split: read_tsv(dc[split], dc.header, what=f'data.{split} file',
+                             normalize=dc.normalize)
+             for split in ('train', 'valid', 'test')
+             if dc[split] or split == 'train'}
   else:
     pairs = {split: [(r['text'], r['label']) for r in records]
              for split, records in builders.load(dc.name).items()}

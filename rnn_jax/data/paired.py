@@ -26,7 +26,8 @@ def load_splits(dc) -> dict[str, list[dict]]:
     splits.update({s: dc[s] for s in ('valid', 'test') if dc[s]})
     data = {split: [{'source': s, 'target': t} for _, (s, t) in
                     readers.read_fields(path, ('source', 'target'),
-                                        what=f'data.{split} file')]
+                                        what=f'data.{split} file',
+                                        normalize=dc.normalize)]
             for split, path in splits.items()}
   else:
     # max_examples takes the first pairs of train, after a task's filter.

@@ -10,11 +10,28 @@ and are skipped (CoNLL readers give them their meaning).
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from typing import Sequence
 
+from rnn_jax.configlib import Field
 from rnn_jax.errors import InputError
 
 HEADERS = ('auto', 'yes', 'no')
+NORMALIZATIONS = ('none', 'NFC', 'NFKC')
+
+
+def file_fields(content: str) -> dict[str, Field]:
+  """The config fields of an experiment's own files (`data.name=files`),
+  each file holding `content`."""
+  return {
+      **{f'data.{split}': Field('', f'name=files: the {what} file, {content}')
+         for split, what in (('train', 'training'), ('valid', 'validation'),
+                             ('test', 'test'))},
+      'data.normalize': Field('none', 'name=files: Unicode normalisation of '
+                              'the files and of prediction inputs (none: '
+                              'every character as written)',
+                              choices=NORMALIZATIONS)}
 # The words a header names its columns with; `header=auto` reads a first
 # line as a header only when every field is one of them, and no later line
 # repeats its first field (so it cannot be a class of the data).
@@ -25,10 +42,14 @@ HEADER_WORDS = frozenset({
     'translation'})
 
 
-def read_text(path: str, *, what: str = 'data file') -> str:
-  """A UTF-8 file's text, BOM removed and line endings made '\\n'."""
+def read_text(path: str, *, what: str = 'data file',
+              normalize: str = 'none') -> str:
+  """A UTF-8 file's text, BOM removed, line endings made '\\n' and, unless
+  `normalize` is 'none', put in that Unicode normal form."""
   if not path:
     raise InputError(f'no {what} given')
+  if os.path.isdir(path):
+    raise InputError(f'{path}: is a directory, not a {what}')
   if not os.path.isfile(path):
     raise InputError(f'{what} not found: {path}')
   with open(path, 'rb') as f:
@@ -38,7 +59,24 @@ def read_text(path: str, *, what: str = 'data file') -> str:
   except UnicodeDecodeError as e:
     line = raw[:e.start].count(b'\n') + 1
     raise InputError(f'{path}:{line}: not valid UTF-8 ({e.reason})') from None
-  return normalize_newlines(text.removeprefix('\ufeff'))
+  text = normalize_newlines(text.removeprefix('\ufeff'))
+  control = _CONTROL.search(text)
+  if control:
+    line = text.count('\n', 0, control.start()) + 1
+    raise InputError(f'{path}:{line}: control character '
+                     f'U+{ord(control.group()):04X} (not text)')
+  return normalized(text, normalize)
+
+
+def normalized(text: str, form: str) -> str:
+  """`text` in Unicode normal form `form` (NFC, NFKC), or as it is
+  ('none')."""
+  return text if form == 'none' else unicodedata.normalize(form, text)
+
+
+# C0 control characters but tab and newline (CR is a line ending): a NUL
+# or an escape code in a text file means it is not the text it should be.
+_CONTROL = re.compile('[\x00-\x08\x0b-\x1f]')
 
 
 def normalize_newlines(text: str) -> str:
@@ -47,17 +85,19 @@ def normalize_newlines(text: str) -> str:
   return text.replace('\r\n', '\n').replace('\r', '\n')
 
 
-def read_lines(path: str, *, what: str = 'data file') -> list[str]:
+def read_lines(path: str, *, what: str = 'data file',
+               normalize: str = 'none') -> list[str]:
   """The file's lines, without their endings (a final newline ends the last
   line, it does not start an empty one); rejects a file with no text."""
-  text = read_text(path, what=what)
+  text = read_text(path, what=what, normalize=normalize)
   if not text.strip():
     raise InputError(f'{what} is empty: {path}')
   return text.removesuffix('\n').split('\n')
 
 
 def read_fields(path: str, columns: Sequence[str], *, header: str = 'no',
-                what: str = 'data file') -> list[tuple[int, list[str]]]:
+                what: str = 'data file', normalize: str = 'none'
+                ) -> list[tuple[int, list[str]]]:
   """Tab-separated lines with exactly len(columns) non-empty fields ->
   [(line number, fields)], blank lines skipped.
 
@@ -65,7 +105,8 @@ def read_fields(path: str, columns: Sequence[str], *, header: str = 'no',
   when it cannot be data (see HEADER_WORDS) and says so.
   """
   rows = []
-  for number, line in enumerate(read_lines(path, what=what), start=1):
+  for number, line in enumerate(read_lines(path, what=what,
+                                           normalize=normalize), start=1):
     if not line.strip():
       continue
     fields = line.split('\t')

@@ -53,7 +53,8 @@ def _read_files(dc) -> dict[str, list]:
                          f'{dc.format} file)')
       continue
     what = f'data.{split} file'
-    sentences = parse(readers.read_lines(path, what=what), path)
+    sentences = parse(readers.read_lines(path, what=what,
+                                         normalize=dc.normalize), path)
     if not sentences:
       raise InputError(f'{what} has no sentences: {path}')
     width = len(sentences[0][0])

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from rnn_jax import layers
 from rnn_jax import recurrence
-from rnn_jax.models.common import word_dropout
+from rnn_jax.models.common import padded_ids, word_dropout
 
 
 READOUTS = ('last', 'mean', 'max', 'attention')
@@ -91,17 +91,12 @@ def exports(model: Classifier, params, pad_id: int) -> dict:
   lengths, with its argument specs and a description of its inputs and
   outputs."""
   def predict(tokens, lengths):
-    return (jax.nn.softmax(model.apply({'params': params}, tokens, lengths)),)
-  b, t = jax.export.symbolic_shape('batch, time')
-  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
-           jax.ShapeDtypeStruct((b,), jnp.int32))
+    return {'probabilities': jax.nn.softmax(
+        model.apply({'params': params}, tokens, lengths))}
+  specs, inputs = padded_ids('word ids (vocabs/vocab.json) of each text as '
+                             'data.* tokenizes it', pad_id)
   return {'predict': (predict, specs, {
-      'inputs': [
-          {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
-           'meaning': 'word ids (vocabs/vocab.json) of each text as '
-                      f'data.* tokenizes it, padded with {pad_id} (<pad>)'},
-          {'name': 'lengths', 'shape': ['batch'], 'dtype': 'int32',
-           'meaning': 'the number of real tokens of each row'}],
+      'inputs': inputs,
       'outputs': [
           {'name': 'probabilities', 'shape': ['batch', model.num_classes],
            'dtype': 'float32',

@@ -31,3 +31,17 @@ def word_dropout(module: nn.Module, tokens, rate: float, unk_id: int):
     return tokens
   drop = jax.random.bernoulli(module.make_rng('dropout'), rate, tokens.shape)
   return jnp.where(drop, unk_id, tokens)
+
+
+def padded_ids(ids: str, pad_id: int) -> tuple[tuple, list[dict]]:
+  """An exported function's first two arguments, with symbolic batch and
+  time: `tokens` [batch, time] (`ids`, padded with `pad_id`) and `lengths`
+  [batch]; their specs and their descriptions for signature.json."""
+  b, t = jax.export.symbolic_shape('batch, time')
+  specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),
+           jax.ShapeDtypeStruct((b,), jnp.int32))
+  return specs, [
+      {'name': 'tokens', 'shape': ['batch', 'time'], 'dtype': 'int32',
+       'meaning': f'{ids}, padded with {pad_id} (<pad>)'},
+      {'name': 'lengths', 'shape': ['batch'], 'dtype': 'int32',
+       'meaning': 'the number of real tokens of each row'}]

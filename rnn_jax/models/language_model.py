@@ -12,7 +12,26 @@ import jax.numpy as jnp
 
 from rnn_jax import cells
 from rnn_jax import layers
+from rnn_jax.errors import InputError
 from rnn_jax.models.common import mixed_dense_dot, uniform
+
+
+def check_fields(m):
+  """Refuses (InputError, naming the field) `model.*` fields of a config
+  that cannot build a model together."""
+  if m.tie_weights and m.embed_size != m.hidden_size:
+    raise InputError('config field model.tie_weights: the readout is the '
+                     f'embedding, so model.embed_size={m.embed_size} must '
+                     f'equal model.hidden_size={m.hidden_size}')
+  if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
+    raise InputError('config field model.remat_chunk: rematerialisation '
+                     'applies to cells with a recurrent matmul, not '
+                     f'model.cell={m.cell}')
+  if m.cudnn and (m.cell != 'lstm' or not m.recurrent or m.remat_chunk
+                  or m.dtype != 'float32'):
+    raise InputError('config field model.cudnn: cuDNN runs a recurrent '
+                     'float32 LSTM (model.cell=lstm, model.dtype=float32, '
+                     'model.remat_chunk=0)')
 
 
 class LanguageModel(layers.StackFields, kw_only=True):
@@ -139,19 +158,20 @@ def exports(model: LanguageModel, params) -> dict:
   """The functions `--mode=export` serialises, with symbolic batch and time:
   `step` reads tokens from a state and returns every position's logits and
   the new state; `predict` returns the next token's probabilities after
-  them. Each comes with its argument specs and a description of its inputs
-  and outputs."""
+  them. Each returns a dict of its named outputs and comes with its
+  argument specs and a description of its inputs and outputs."""
   leaves = jax.tree.leaves(model.initial_carry(1))
   treedef = jax.tree.structure(model.initial_carry(1))
+  names = [n for n, _ in state_names(model)]
 
   def step(tokens, *state):
     logits, carry = model.apply({'params': params}, tokens,
                                 jax.tree.unflatten(treedef, state))
-    return (logits, *jax.tree.leaves(carry))
+    return {'logits': logits, **dict(zip(names, jax.tree.leaves(carry)))}
 
   def predict(tokens, *state):
-    logits, *state = step(tokens, *state)
-    return (jax.nn.softmax(logits[:, -1]), *state)
+    out = step(tokens, *state)
+    return {'probabilities': jax.nn.softmax(out.pop('logits')[:, -1]), **out}
 
   b, t = jax.export.symbolic_shape('batch, time')
   specs = (jax.ShapeDtypeStruct((b, t), jnp.int32),

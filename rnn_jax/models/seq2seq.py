@@ -13,6 +13,7 @@ from rnn_jax import cells as cells_lib
 from rnn_jax import decoding
 from rnn_jax import layers
 from rnn_jax import recurrence
+from rnn_jax.models.common import padded_ids
 
 
 ATTENTIONS = ('none', 'additive', 'multiplicative')
@@ -334,3 +335,24 @@ def decode(model: Seq2Seq, params, tokens, lengths, rng=None, *,
   context, state = encode(params, tokens, lengths)
   return decoding.decode_with(method, step, params, context, state, rng,
                               **options)
+
+
+def exports(model: Seq2Seq, params, pad_id: int, bos: int, eos: int,
+            max_length: int) -> dict:
+  """The function `--mode=export` serialises, with symbolic batch and
+  source length: `translate`, greedy decoding of `max_length` target ids
+  from padded source ids, with its argument specs and a description of
+  its inputs and outputs."""
+  def translate(tokens, lengths):
+    ids = decode(model, params, tokens, lengths, method='greedy', bos=bos,
+                 eos=eos, max_length=max_length)
+    return {'output': ids.astype(jnp.int32)}
+  specs, inputs = padded_ids('source ids (vocabs/source.json) as data.* '
+                             'tokenizes them', pad_id)
+  return {'translate': (translate, specs, {
+      'inputs': inputs,
+      'outputs': [
+          {'name': 'output', 'shape': ['batch', max_length], 'dtype': 'int32',
+           'meaning': f'greedy target ids (vocabs/target.json) after <bos> '
+                      f'({bos}), {eos} (<eos>) from the end on'}],
+  })}

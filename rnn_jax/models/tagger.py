@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import chex
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from rnn_jax import crf as crf_lib
@@ -94,3 +95,44 @@ class Tagger(layers.StackFields, kw_only=True):
 
   def crf_params(self) -> crf_lib.Params:
     return crf_lib.Params(self.transitions, self.start, self.end)
+
+
+def exports(model: Tagger, params, pad_id: int) -> dict:
+  """The function `--mode=export` serialises, with symbolic batch, time and
+  word length: `predict`, each word's tag id (the CRF's Viterbi path, or
+  the argmax of the softmax), from the inputs the model reads, with its
+  argument specs and a description of its inputs and outputs."""
+  b, t, l = jax.export.symbolic_shape('batch, time, chars')
+  inputs = [
+      ('tokens', (b, t), ['batch', 'time'], 'word ids (vocabs/vocab.json) '
+       f'as data.* tokenizes them, padded with {pad_id} (<pad>)'),
+      ('lengths', (b,), ['batch'], 'the number of words of each row')]
+  if model.feature_vocab_sizes:
+    f = len(model.feature_vocab_sizes)
+    inputs.append(('features', (b, t, f), ['batch', 'time', f],
+                   'each word\'s feature ids (vocabs/features*.json, in '
+                   'data.features order)'))
+  if model.char_vocab_size:
+    inputs += [('chars', (b, t, l), ['batch', 'time', 'chars'],
+                'each word\'s character ids (vocabs/chars.json), padded'),
+               ('char_lengths', (b, t), ['batch', 'time'],
+                'the number of characters of each word')]
+
+  def predict(*args):
+    named = {name: x for (name, *_), x in zip(inputs, args)}
+    emissions = model.apply({'params': params}, **named)
+    if not model.crf:
+      return {'tags': emissions.argmax(-1).astype(jnp.int32)}
+    crf_params = model.apply({'params': params}, method=Tagger.crf_params)
+    return {'tags': crf_lib.viterbi(crf_params, emissions,
+                                    named['lengths'])[0].astype(jnp.int32)}
+
+  specs = tuple(jax.ShapeDtypeStruct(shape, jnp.int32)
+                for _, shape, _, _ in inputs)
+  return {'predict': (predict, specs, {
+      'inputs': [{'name': n, 'shape': s, 'dtype': 'int32', 'meaning': m}
+                 for n, _, s, m in inputs],
+      'outputs': [{'name': 'tags', 'shape': ['batch', 'time'],
+                   'dtype': 'int32', 'meaning': 'each word\'s tag id '
+                   '(vocabs/tags.json); rows past their length are padding'}],
+  })}

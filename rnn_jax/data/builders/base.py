@@ -204,6 +204,11 @@ def registered(task: str | None = None) -> list[str]:
   return names
 
 
+def version(name: str) -> str:
+  """The version of registered dataset `name` (or `name/config`)."""
+  return str(_BUILDERS[name.partition('/')[0]].VERSION)
+
+
 def _quiet_tfds():
   tfds.disable_progress_bar()
   logging.getLogger('absl').setLevel(logging.WARNING)

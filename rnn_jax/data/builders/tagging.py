@@ -25,6 +25,10 @@ CONLLU_FIELDS = ('id', 'form', 'lemma', 'upos', 'xpos', 'feats', 'head',
                  'deprel', 'deps', 'misc')
 
 
+# A CoNLL token line holds a token and a few tags: past these it is prose.
+MAX_COLUMNS, MAX_TOKEN_LINE = 64, 4096
+
+
 def parse_conll(lines: Sequence[str], where: str) -> list[list[list[str]]]:
   """CoNLL columns: one token per line, its fields separated by
   spaces or tabs, a blank line between sentences; `-DOCSTART-` lines (document
@@ -43,6 +47,10 @@ def parse_conll(lines: Sequence[str], where: str) -> list[list[list[str]]]:
       continue
     if fields[0] == '-DOCSTART-':
       continue
+    if len(fields) > MAX_COLUMNS or len(line) > MAX_TOKEN_LINE:
+      raise InputError(f'{where}:{number}: {len(fields)} fields, '
+                       f'{len(line):,} characters on one line: not a CoNLL '
+                       'token line (a token and its tags)')
     if width is None:
       width = len(fields)
     if len(fields) != width:
