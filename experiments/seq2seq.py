@@ -193,9 +193,9 @@ class Seq2SeqTask(training.SentenceTask):
     return self.data.target_vocab.decode(
         ids[:ids.index(self.eos)] if self.eos in ids else ids)
 
-  def translate(self, params, sentences: list[str]) -> list[str]:
-    """Decodes raw source sentences with the configured method, in batches
-    of data.eval_batch_size."""
+  def translate(self, params, sentences: list[str]) -> list[dict]:
+    """Raw source sentences decoded as configured, data.eval_batch_size at a
+    time: {'output', 'log_prob' (<eos> included, given the source)}."""
     dc = self.config.data
     ids = self.data.encode_sources(sentences, dc)
     out = []
@@ -203,8 +203,13 @@ class Seq2SeqTask(training.SentenceTask):
       chunk = ids[start:start + dc.eval_batch_size]
       batch = pipelines.pad_batch(chunk, [0] * len(chunk), len(chunk),
                                   max(len(i) for i in chunk), self.pad)
-      out.extend(self.decode_ids(params, batch['tokens'], batch['lengths']))
-    return [self.data.target_tokenizer.decode(self.strip(row)) for row in out]
+      decoded = self.decode_ids(params, batch['tokens'], batch['lengths'])
+      scores = models.log_likelihood(
+          self.model, params, batch['tokens'], batch['lengths'], decoded,
+          bos=self.bos, eos=self.eos)
+      out += [{'output': self.data.target_tokenizer.decode(self.strip(row)),
+               'log_prob': float(score)} for row, score in zip(decoded, scores)]
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -332,7 +337,7 @@ class Seq2Seq(experiment.Experiment):
                        directory)
     if dec.examples:
       sentences = [s.strip() for s in dec.examples.split('|') if s.strip()]
-      translations = task.translate(params, sentences)
+      translations = [r['output'] for r in task.translate(params, sentences)]
       summary['examples'] = dict(zip(sentences, translations))
       for s, t in zip(sentences, translations):
         print(f'  {s} => {t}', flush=True)
@@ -345,6 +350,6 @@ class Seq2Seq(experiment.Experiment):
 
   def predict(self, task: Seq2SeqTask, params,
               sentences: list[str]) -> list[dict]:
-    """The translation (or answer) of each source sentence, decoded as
-    config.decode says: {'output'}."""
-    return [{'output': o} for o in task.translate(params, sentences)]
+    """Each source sentence's translation (or answer), decoded as
+    config.decode says, and its log-probability: printed tab-separated."""
+    return task.translate(params, sentences)

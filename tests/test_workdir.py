@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
 
 import rnn_jax
 from conftest import REPO, call_exported, read_summary, run_launcher
 from conftest import tiny_args, tiny_data
 from rnn_jax import gradflow
+from rnn_jax import models
 from rnn_jax.data import pipelines
 
 # Long enough (300 steps) that signals sent at checkpoints 50 and 100 land
@@ -36,8 +39,9 @@ _PREDICT = {
             and all(t.rsplit('/', 1)[1] in ('B-X', 'I-X', 'O')
                     for t in o.split())),
     'seq2seq': (['a1 b2', 'a3 b0'],
-                lambda i, o: bool(o.split())
-                and all(w[0] in ('a', 'b') for w in o.split())),
+                lambda i, o: bool(o.split('\t')[0].split())
+                and all(w[0] in ('a', 'b') for w in o.split('\t')[0].split())
+                and float(o.split('\t')[1]) <= 0),
 }
 
 
@@ -220,6 +224,23 @@ def _exported_equals_predict(experiment, workdir, tmp_path):
     assert [task.data.target_tokenizer.decode(task.strip(row))
             for row in got['translate/output']] == [
                 r['output'] for r in records]
+    # Each record's log_prob: the decoder's steps, one at a time, over its
+    # output (<eos> included).
+    variables = {'params': model.params}
+    for row in range(3):
+      context, state = task.model.apply(
+          variables, batch['tokens'][row:row + 1],
+          batch['lengths'][row:row + 1], method=models.Seq2Seq.encode)
+      previous, total = task.bos, 0.0
+      for token in got['translate/output'][row]:
+        logits, state, _ = task.model.apply(
+            variables, np.asarray([previous]), state, context,
+            method=models.Seq2Seq.step)
+        total += float(jax.nn.log_softmax(logits[0])[token])
+        previous = token
+        if token == task.eos:
+          break
+      assert records[row]['log_prob'] == pytest.approx(total, abs=1e-4)
 
 
 def test_a_second_run_and_a_changed_shape_are_refused(tmp_path):

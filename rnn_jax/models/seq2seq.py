@@ -326,6 +326,23 @@ def _decoder(model: Seq2Seq):
   return encode, step
 
 
+@functools.partial(jax.jit, static_argnames=('model', 'bos', 'eos'))
+def log_likelihood(model: Seq2Seq, params, tokens, lengths, outputs, *,
+                   bos: int, eos: int) -> jax.Array:
+  """log p(output | source) [B] of decoded outputs [B, L] (eos-filled after
+  the end): the sum over the output's tokens up to its first <eos>, which
+  counts (all L when there is none), under teacher forcing."""
+  inputs = jnp.concatenate([jnp.full_like(outputs[:, :1], bos),
+                            outputs[:, :-1]], axis=1)
+  logits, _ = seq2seq_logits(model, params, tokens, lengths, inputs)
+  token = jnp.take_along_axis(jax.nn.log_softmax(logits),
+                              outputs[..., None], axis=-1)[..., 0]
+  steps = jnp.arange(outputs.shape[1])
+  ends = jnp.where((outputs == eos).any(1), (outputs == eos).argmax(1),
+                   outputs.shape[1] - 1)
+  return jnp.where(steps[None] <= ends[:, None], token, 0.0).sum(1)
+
+
 def decode(model: Seq2Seq, params, tokens, lengths, rng=None, *,
            method: str, **options) -> jax.Array:
   """Source batch (tokens [B, S], lengths [B]) -> target ids [B, max_length],
