@@ -31,7 +31,7 @@ from rnn_jax.errors import InputError
 from rnn_jax.models import classifier
 
 FIELDS = {
-    **configlib.run_fields('classify', 'sst2_bilstm'),
+    **configlib.run_fields('classify', None),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
                       'num_layers', 'bidirectional', 'activation', 'unroll',
                       'scan'),
@@ -65,9 +65,8 @@ FIELDS = {
     **readers.file_fields('label<TAB>text lines'),
     'data.header': Field('auto', 'a first line of column names; auto: one '
                          'that no later line repeats', choices=readers.HEADERS),
-    **configlib.group('train', training.FIELDS, learning_rate=0.1,
-                      momentum=0.9, weight_decay=3e-6, clip_norm=5.0,
-                      schedule='cosine'),
+    **configlib.group('train', training.FIELDS, optimizer='adam',
+                      learning_rate=1e-3, clip_norm=5.0, schedule='cosine'),
 }
 
 
@@ -148,7 +147,7 @@ class ClassifyTask(training.SentenceTask):
 class Classification(experiment.Experiment):
   """Read a sentence, emit one label."""
   NAME = 'classify'
-  DEFAULT_PRESET = 'sst2_bilstm'
+  DEFAULT_PRESET = None   # the declared defaults: sst2_bilstm with Adam
   FIELDS = FIELDS
   # gold<TAB>predicted<TAB>text, the text escaped (readers.escape_field).
   PREDICTION_FILES = ('{split}_predictions.tsv',)

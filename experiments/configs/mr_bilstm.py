@@ -22,9 +22,6 @@ def get_config():
   c.data.batch_size = 50
   c.model.hidden_size = 128
   c.model.mlp_size = 128
-  c.train.optimizer = 'adam'     # SGD at sst2_bilstm's rate is far slower
-  c.train.learning_rate = 1e-3   # here (fold 0: valid 64% after 4 epochs)
-  c.train.weight_decay = 0.0
   c.train.num_epochs = 4
   c.train.eval_every_epochs = 2
   return c

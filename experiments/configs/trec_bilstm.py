@@ -17,9 +17,6 @@ def get_config():
   c = classify.Classification().get_config()
   c.data.name = 'trec'
   c.data.lowercase = False
-  c.train.optimizer = 'adam'
-  c.train.learning_rate = 1e-3
-  c.train.weight_decay = 0.0
   c.train.num_epochs = 10
   c.train.eval_every_epochs = 5
   return c
