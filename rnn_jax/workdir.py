@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import hashlib
 import importlib.metadata
 import json
 import math
@@ -60,13 +59,9 @@ def fingerprint(config) -> dict[str, Any]:
   for field, value in sorted(configlib.flatten(config).items()):
     if (field != 'experiment' and isinstance(value, str) and value
         and os.path.isfile(value)):
-      digest = hashlib.sha256()
-      with open(value, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-          digest.update(block)
       files[field] = {'path': os.path.abspath(value),
                       'size': os.path.getsize(value),
-                      'sha256': digest.hexdigest()}
+                      'sha256': base.sha256_of(value)}
   if files:
     out['files'] = files
   return out
