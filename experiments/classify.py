@@ -33,8 +33,8 @@ from rnn_jax.models import classifier
 FIELDS = {
     **configlib.run_fields('classify', None),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
-                      'num_layers', 'bidirectional', 'activation', 'unroll',
-                      'scan'),
+                      'num_layers', 'bidirectional', 'activation',
+                      *layers.RUN_FIELDS),
     'model.readout': Field('attention', 'how the outputs become one vector',
                            choices=models.READOUTS),
     'model.attention_size': Field(0, 'attention readout: 0 = hidden_size',
@@ -165,7 +165,7 @@ class Classification(experiment.Experiment):
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
-    layers.check_regularisers(config)
+    layers.check_fields(config)
     vectors.check(config)
 
   def load_data(self, config):

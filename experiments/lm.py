@@ -37,7 +37,7 @@ COMPUTE_DTYPES = {'float32': None, 'bfloat16': jnp.bfloat16}
 FIELDS = {
     **configlib.run_fields('lm', 'timemachine_rnn'),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
-                      'num_layers', 'activation', 'block', 'unroll', 'scan',
+                      'num_layers', 'activation', 'block', *layers.RUN_FIELDS,
                       cell='rnn'),
     'model.dropout': configlib.fraction(0.0, 'on the inputs, between '
                                         'layers and before the readout'),
@@ -209,7 +209,7 @@ class LanguageModelling(experiment.Experiment):
   DISPATCH_ON_CALLING_THREAD = True
 
   def validate(self, config):
-    layers.check_regularisers(config)
+    layers.check_fields(config)
     vectors.check(config)
     language_model.check_fields(config.model)
     decoding.check_sampling('generate', config.generate,

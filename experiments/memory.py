@@ -43,7 +43,7 @@ SPLITS = ('train', 'valid', 'test')
 FIELDS = {
     **configlib.run_fields('memory', 'adding_t200_lstm'),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
-                      'num_layers', 'activation', 'unroll', 'scan',
+                      'num_layers', 'activation', *layers.RUN_FIELDS,
                       hidden_size=128),
     'data.name': Field('adding', 'the task', choices=TASKS),
     'data.delay': Field(200, "T: the adding problem's length; the copy "
@@ -205,6 +205,7 @@ class Memory(experiment.Experiment):
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
+    layers.check_fields(config)
     dc = config.data
     if dc.train_size < dc.batch_size:
       raise InputError(f'config field data.train_size={dc.train_size}: at '

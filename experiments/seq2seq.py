@@ -67,7 +67,7 @@ FIELDS = {
     'model.dropout': configlib.fraction(0.3, 'on the embeddings, between '
                                         'layers and before the output'),
     **configlib.group('model', layers.REGULARISERS),
-    **configlib.group('model', layers.FIELDS, 'unroll', 'scan'),
+    **configlib.group('model', layers.FIELDS, *layers.RUN_FIELDS),
     'model.hierarchical': Field(False, 'read each source line (a bAbI '
                                 'statement) on its own, then the statements'),
     'model.max_statements': Field(64, 'hierarchical: most statements a '
@@ -310,7 +310,9 @@ class Seq2Seq(experiment.Experiment):
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
-    layers.check_regularisers(config, cell_field='model.encoder_cell')
+    layers.check_fields(config, {
+        'model.encoder_cell': ('model.encoder_hidden_size',),
+        'model.decoder_cell': ('model.hidden_size',)})
     decoding.check_sampling('decode', config.decode,
                             config.decode.method != 'sample')
 

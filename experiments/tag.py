@@ -35,7 +35,7 @@ from rnn_jax.errors import InputError
 FIELDS = {
     **configlib.run_fields('tag', 'conll2003_ner_bilstm_crf'),
     **configlib.group('model', layers.FIELDS, 'cell', 'hidden_size',
-                      'num_layers', 'bidirectional', 'unroll', 'scan',
+                      'num_layers', 'bidirectional', *layers.RUN_FIELDS,
                       hidden_size=200),
     'model.embed_size': Field(100, 'word embeddings', at_least=1),
     'model.feature_embed_size': Field(25, 'embeddings of each column of '
@@ -198,7 +198,7 @@ class Tagging(experiment.Experiment):
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
-    layers.check_regularisers(config)
+    layers.check_fields(config)
     vectors.check(config)
     if not config.data.column:
       raise InputError('config field data.column: name the tag column')

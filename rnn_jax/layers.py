@@ -31,10 +31,19 @@ FIELDS = {
     'block': Field('stack', "stack: the lecture's deep RNN; residual: "
                    'pre-norm blocks with an MLP (any cell)', choices=BLOCKS),
     'unroll': Field(1, 'steps per iteration of the scan loop', at_least=1),
-    'scan': Field('auto', 'linear cells: the associative (parallel) or the '
-                  'sequential scan; auto: sequential on CPU, else parallel',
+    'scan': Field('auto', 'cells without W_hh: the form over time (see '
+                  'docs/cells.md); auto: linear cells sequential on CPU, '
+                  'else parallel; matrix cells chunkwise',
                   choices=recurrence.SCANS),
+    'chunk_size': Field(64, "scan=chunkwise: the chunks' length in steps",
+                        at_least=1),
+    'num_heads': Field(4, 'matrix-memory cells: heads (they divide '
+                       'hidden_size)', at_least=1),
 }
+
+
+# How a stack runs over time, which every experiment declares.
+RUN_FIELDS = ('unroll', 'scan', 'chunk_size', 'num_heads')
 
 
 def dropout(rate: float, variational: bool = False) -> nn.Dropout:
@@ -55,21 +64,44 @@ REGULARISERS = {
 }
 
 
-def check_regularisers(config, cell_field: str = 'model.cell'):
-  """A config's `model.` regulariser fields together: weight dropout
-  only on a cell with a recurrent W_hh (`cell_field` names the stack's
-  cell), recurrent dropout not under cuDNN."""
+def check_fields(config, cells: dict[str, tuple[str, ...]] | None = None):
+  """Refuses (InputError, naming the field) `model.` fields of a config that
+  cannot build a stack together. `cells` maps each cell field of the config
+  to the fields of the widths it runs at (default: model.cell at
+  model.hidden_size and, where declared, model.char_hidden_size); the first
+  is the stack's, where the regularisers act.
+
+  Weight dropout needs a cell with a recurrent W_hh, recurrent dropout a
+  vector state outside cuDNN; a matrix-memory cell's heads divide its
+  widths, and its state is neither masked nor probed for gradients."""
   fields = configlib.flatten(config)
+  cells = cells or {'model.cell': tuple(
+      f for f in ('model.hidden_size', 'model.char_hidden_size') if f in fields)}
+  cell_field = next(iter(cells))
   name = fields[cell_field]
-  has_w_hh = (not issubclass(cells_lib.CELLS[name], cells_lib.LinearCell)
+  has_w_hh = (cells_lib.CELLS[name].recurrent_matmul
               and fields.get('model.recurrent', True))
-  if fields['model.weight_dropout'] and not has_w_hh:
+  if fields.get('model.weight_dropout') and not has_w_hh:
     raise InputError('config field model.weight_dropout: DropConnect acts on '
                      f'W_hh, which {cell_field}={name} does not have here')
-  if fields['model.recurrent_dropout'] and fields.get('model.cudnn'):
+  if fields.get('model.recurrent_dropout') and fields.get('model.cudnn'):
     raise InputError('config field model.recurrent_dropout: cuDNN cannot '
                      'mask the recurrent state (set model.cudnn=false, or '
                      'use model.weight_dropout)')
+  for field, widths in cells.items():
+    if not issubclass(cells_lib.CELLS[fields[field]], cells_lib.MatrixCell):
+      continue
+    heads = fields.get('model.num_heads', 4)
+    for width in widths:
+      if fields[width] % heads:
+        raise InputError(f'config field model.num_heads: {field}='
+                         f'{fields[field]} splits {width}={fields[width]} '
+                         f'into {heads} heads; choose a divisor')
+    for unsupported in ('model.recurrent_dropout',
+                        'train.grad_flow_every_steps'):
+      if field == cell_field and fields.get(unsupported):
+        raise InputError(f'config field {unsupported}: not available for '
+                         f'the matrix-memory cell {cell_field}={name}')
 
 
 class StackFields(nn.Module):
@@ -91,7 +123,9 @@ class StackFields(nn.Module):
   remat_chunk: int = 0  # see recurrence.run
   compute_dtype: Any = None  # the matmuls' operand dtype, see cells.Cell
   cudnn: bool = False  # LSTM through cuDNN on CUDA GPUs, see recurrence.run
-  scan: str = 'auto'  # linear cells: parallel | sequential, see recurrence.run
+  scan: str = 'auto'  # cells without W_hh: the form, see recurrence.run
+  chunk_size: int = 64  # scan='chunkwise', see recurrence.run
+  num_heads: int = 4  # matrix-memory cells, see cells.matrix
   block: str = 'stack'  # stack | residual (see RNNStack)
   mlp_ratio: int = 4  # residual blocks: the MLP's width / the stream's
 
@@ -153,7 +187,8 @@ class RNNStack(StackFields):
                                activation=self.activation,
                                init_scale=self.init_scale,
                                recurrent=self.recurrent,
-                               compute_dtype=self.compute_dtype)
+                               compute_dtype=self.compute_dtype,
+                               num_heads=self.num_heads)
 
   def initial_carry(self, batch_size: int) -> tuple[Any, ...]:
     cell = self.make_cell()
@@ -236,7 +271,7 @@ class RNNStack(StackFields):
                              mask=mask, reverse=bool(direction),
                              unroll=self.unroll, remat_chunk=self.remat_chunk,
                              cudnn=self.cudnn, scan=self.scan,
-                             resets=resets, state_mask=state_mask,
+                             chunk_size=self.chunk_size, resets=resets, state_mask=state_mask,
                              perturb=None if index else perturb,
                              return_carries=return_carries)
         new_carry.append(out[0])

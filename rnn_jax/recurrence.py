@@ -22,13 +22,14 @@ def lengths_to_mask(lengths: jax.Array, num_steps: int) -> jax.Array:
   return jnp.arange(num_steps)[:, None] < lengths[None, :]
 
 
-SCANS = ('auto', 'parallel', 'sequential')
+SCANS = ('auto', 'sequential', 'parallel', 'chunkwise')
 
 
 def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
         mask: jax.Array | None = None, reverse: bool = False,
         unroll: int = 1, remat_chunk: int = 0, cudnn: bool = False,
-        scan: str = 'auto', resets: jax.Array | None = None,
+        scan: str = 'auto', chunk_size: int = 64,
+        resets: jax.Array | None = None,
         perturb: jax.Array | None = None, return_carries: bool = False,
         state_mask: jax.Array | None = None):
   """Runs `cell` over `xs` and returns (final_carry, ys).
@@ -54,15 +55,19 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       CUDA GPUs; elsewhere the same packed weights run through that module's
       scan reference (for checking, not for speed). Needs float32, no
       remat_chunk, and a mask that is padding at the end only.
-    scan: how a `cells.LinearCell` runs over time: 'parallel' (associative
-      scans within blocks of `PARALLEL_BLOCK` steps), 'sequential' (lax.scan of
-      multiply-adds) or 'auto' (`default_scan()`). Cells with a recurrent
-      matmul always run sequentially.
+    scan: the form in which a cell without W_hh runs over time (cells with
+      a recurrent matmul always run sequentially): 'sequential' (a scan over
+      the steps), 'parallel' (a `cells.LinearCell`: associative scans within
+      blocks of `PARALLEL_BLOCK` steps; a `cells.MatrixCell`: the T x T form),
+      'chunkwise' (parallel within chunks of `chunk_size` steps, the state
+      passed from chunk to chunk) or 'auto' (`default_scan()`).
+    chunk_size: the chunks of scan='chunkwise'.
     resets: optional [T, B] bool, True at the first step of each segment
       of a sequence (several statements, documents, ... packed into one
       row): the carry restarts from the initial `carry` there, so each
       segment is run as if alone (going backwards with `reverse`, each
-      segment starts from it at its own last step).
+      segment starts from it at its own last step). A `cells.MatrixCell`'s
+      segments start from the zero state.
     perturb: optional [T, B, S] added to the state after every step (S the
       width of `cell.hidden`, or of `cell.state` for a linear cell), where
       it feeds both the output and the next step; the gradient with respect
@@ -102,13 +107,22 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       raise ValueError('cudnn=True takes no resets, perturb, return_carries '
                        'or state_mask')
     return _cudnn_lstm(cell, params, xs, carry, mask, reverse)
+  scan = default_scan(cell) if scan == 'auto' else scan
+  if scan not in SCANS:
+    raise ValueError(f'scan must be one of {SCANS}, got {scan!r}')
+  if isinstance(cell, cells_lib.MatrixCell):
+    if (remat_chunk or perturb is not None or return_carries
+        or state_mask is not None):
+      raise ValueError('a matrix-memory cell takes no remat_chunk, perturb, '
+                       'return_carries or state_mask')
+    return _matrix_run(cell, params, xs, carry, mask, reverse, scan,
+                       chunk_size, resets)
   if isinstance(cell, cells_lib.LinearCell):
     if remat_chunk:
       raise ValueError('remat_chunk applies to cells with a recurrent matmul, '
                        f'not {type(cell).__name__}')
-    out = _linear_run(cell, params, xs, carry, mask, reverse,
-                      default_scan() if scan == 'auto' else scan, resets,
-                      perturb, return_carries, state_mask)
+    out = _linear_run(cell, params, xs, carry, mask, reverse, scan,
+                      chunk_size, resets, perturb, return_carries, state_mask)
     return out if return_carries else out[:2]
   # Hoisted: one [T*B, D] x [D, G*H] matmul instead of T small ones.
   xp = cell.input_projection(params, xs)
@@ -124,16 +138,20 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
                          resets, None if resets is None else carry, state_mask)
 
 
-def default_scan() -> str:
-  """How `scan='auto'` runs a linear recurrence on the default backend.
+def default_scan(cell: cells_lib.Cell) -> str:
+  """How `scan='auto'` runs `cell` on the default backend.
 
-  On CPU the sequential scan is the faster one (README, Speed: 1.7-1.9x the
-  parallel scan's training step on 2 cores, T = 256 to 4096): the
+  A linear recurrence on CPU: the sequential scan (README, Speed: 1.7-1.9x
+  the parallel scan's training step on 2 cores, T = 256 to 4096): the
   associative scan does about twice the multiply-adds in strided slices,
   and a CPU has no idle lanes for its parallelism to fill. On accelerators,
   where a step of T dependent multiply-adds leaves the device idle, the
-  parallel scan.
+  parallel scan. A matrix-memory cell: the chunkwise form everywhere (its
+  sequential form does a step's small outer products one after another and
+  keeps every step's state for the backward pass; docs/cells.md, Speed).
   """
+  if isinstance(cell, cells_lib.MatrixCell):
+    return 'chunkwise'
   return 'sequential' if jax.default_backend() == 'cpu' else 'parallel'
 
 
@@ -165,17 +183,17 @@ def _sequential(a, b, h0, reverse):
 PARALLEL_BLOCK = 32
 
 
-def _parallel(a, b, h0, reverse):
-  """`_sequential`'s result by blocks of `PARALLEL_BLOCK` steps: each block's
+def _parallel(a, b, h0, reverse, block=PARALLEL_BLOCK):
+  """`_sequential`'s result by blocks of `block` steps: each block's
   own prefix compositions (associative scan), the state entering each block
   (a sequential scan over the blocks' whole compositions), then both
   combined."""
   num_steps = a.shape[0]
-  blocks = -(-num_steps // PARALLEL_BLOCK)
-  pad = blocks * PARALLEL_BLOCK - num_steps  # identity steps at the end
+  blocks = -(-num_steps // block)
+  pad = blocks * block - num_steps  # identity steps at the end
   a = jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1), constant_values=1)
   b = jnp.pad(b, ((0, pad),) + ((0, 0),) * (b.ndim - 1))
-  a, b = (x.reshape(blocks, PARALLEL_BLOCK, *x.shape[1:]) for x in (a, b))
+  a, b = (x.reshape(blocks, block, *x.shape[1:]) for x in (a, b))
   a, b = jax.lax.associative_scan(_combine, (a, b), axis=1, reverse=reverse)
   whole = 0 if reverse else -1  # the prefix that spans a whole block
   ends = _sequential(a[:, whole], b[:, whole], h0, reverse)
@@ -186,11 +204,12 @@ def _parallel(a, b, h0, reverse):
   return hs.reshape(-1, *hs.shape[2:])[:num_steps]
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def linear_scan(a, b, h0, reverse: bool, scan: str):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def linear_scan(a, b, h0, reverse: bool, scan: str, chunk_size: int = 64):
   """[T, B, H] states of h_t = a_t h_{t-1} + b_t from h0 [B, H] (t from T-1
-  down with `reverse`), by the 'sequential' or the 'parallel' scan; a, b
-  and h0 of one dtype.
+  down with `reverse`), by the 'sequential' scan, or the 'parallel' one in
+  blocks of `PARALLEL_BLOCK` steps ('chunkwise': of `chunk_size` steps); a,
+  b and h0 of one dtype.
 
   Differentiated by hand: the gradient is the same recurrence run the other
   way, lam_t = g_t + a_{t+1} lam_{t+1} with g the states' cotangents, then
@@ -198,18 +217,22 @@ def linear_scan(a, b, h0, reverse: bool, scan: str):
   the same kind, and only a and the states kept for it (autodiff of the
   scans keeps more and, measured on CPU, takes 1.5x as long).
   """
-  return _LINEAR_SCANS[scan](a, b, h0, reverse)
+  return _linear_scan(a, b, h0, reverse, scan, chunk_size)
 
 
-_LINEAR_SCANS = {'parallel': _parallel, 'sequential': _sequential}
+def _linear_scan(a, b, h0, reverse, scan, chunk_size):
+  if scan == 'sequential':
+    return _sequential(a, b, h0, reverse)
+  return _parallel(a, b, h0, reverse,
+                   chunk_size if scan == 'chunkwise' else PARALLEL_BLOCK)
 
 
-def _linear_scan_fwd(a, b, h0, reverse, scan):
-  hs = linear_scan(a, b, h0, reverse, scan)
+def _linear_scan_fwd(a, b, h0, reverse, scan, chunk_size):
+  hs = linear_scan(a, b, h0, reverse, scan, chunk_size)
   return hs, (a, hs, h0)
 
 
-def _linear_scan_bwd(reverse, scan, residuals, g):
+def _linear_scan_bwd(reverse, scan, chunk_size, residuals, g):
   a, hs, h0 = residuals
   # Time runs the other way; a step's successor is its predecessor there.
   shift = lambda x, edge: (jnp.concatenate([edge[None], x[:-1]]) if reverse
@@ -217,7 +240,7 @@ def _linear_scan_bwd(reverse, scan, residuals, g):
   unshift = lambda x, edge: (jnp.concatenate([x[1:], edge[None]]) if reverse
                              else jnp.concatenate([edge[None], x[:-1]]))
   zeros = jnp.zeros_like(h0)
-  lam = _LINEAR_SCANS[scan](shift(a, zeros), g, zeros, not reverse)
+  lam = _linear_scan(shift(a, zeros), g, zeros, not reverse, scan, chunk_size)
   first = -1 if reverse else 0
   return lam * unshift(hs, h0), lam, a[first] * lam[first]
 
@@ -225,14 +248,12 @@ def _linear_scan_bwd(reverse, scan, residuals, g):
 linear_scan.defvjp(_linear_scan_fwd, _linear_scan_bwd)
 
 
-def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
-                perturb, carries=False, state_mask=None):
+def _linear_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
+                resets, perturb, carries=False, state_mask=None):
   """`run` for h_t = a_t h_{t-1} + b_t: the coefficients of every step at
   once, then the recurrence as an associative or a sequential scan, then the
   outputs of every step at once. Returns (final carry, ys, the carry after
   every step if `carries`, else None)."""
-  if scan not in ('parallel', 'sequential'):
-    raise ValueError(f'scan must be one of {SCANS}, got {scan!r}')
   xp = cell.input_projection(params, xs)
   a, b = cell.coefficients(params, xp)
   if state_mask is not None:  # a_t (m * h_{t-1})
@@ -250,7 +271,7 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
   if perturb is not None:
     b = b + (perturb if mask is None else
              jnp.where(mask[:, :, None], perturb, jnp.zeros_like(perturb)))
-  hs = linear_scan(a, b, h0, reverse, scan)
+  hs = linear_scan(a, b, h0, reverse, scan, chunk_size)
   ys = cell.outputs(params, hs, xp)
   if mask is not None:
     ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
@@ -276,6 +297,40 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan, resets,
   final = cell.to_carry(hs[last], held(slice(last, last + 1 or None))[0])
   return final, ys, (cell.to_carry(hs, held(slice(None))) if carries
                      else None)
+
+
+def _matrix_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
+                resets):
+  """`run` for a `cells.MatrixCell`: the terms of every step at once, the
+  recurrence in the form `scan` (`cells.matrix.sequence`), then the outputs
+  of every step at once. Going backwards, the steps are reversed (a
+  sequence's trailing padding becomes leading, which keeps the state)."""
+  xp = cell.input_projection(params, xs)
+  parts = cell.split(xp)
+  terms = cell.terms(params, parts)
+  if not cell.recurrent:  # no state between steps: every step a segment
+    resets = jnp.ones(xs.shape[:2], bool)
+  flip = lambda x: None if x is None else jnp.flip(x, 0)
+  if reverse:
+    terms = jax.tree.map(flip, terms)
+  state, readout = cells_lib.matrix.sequence(
+      cell.rule, terms, carry[0], form=scan, chunk_size=chunk_size,
+      mask=flip(mask) if reverse else mask,
+      resets=flip(resets) if reverse else resets)
+  ys = cell.output(params, flip(readout) if reverse else readout, parts)
+  ys = ys.astype(carry[1].dtype)
+  num_steps = xs.shape[0]
+  if mask is None:
+    return (state, ys[0 if reverse else -1]), ys
+  ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
+  # The carry's output: that of the last real step run (or the initial one).
+  steps = jnp.arange(num_steps)[:, None]
+  last = (jnp.where(mask, steps, num_steps).min(0) if reverse
+          else jnp.where(mask, steps, -1).max(0))
+  y = jnp.take_along_axis(ys, jnp.clip(last, 0, num_steps - 1)[None, :, None],
+                          0)[0]
+  seen = (last >= 0) & (last < num_steps)
+  return (state, jnp.where(seen[:, None], y, carry[1])), ys
 
 
 def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,

@@ -193,7 +193,7 @@ def test_a_long_sequence_stays_finite_and_equal_in_both_scans(name):
   np.testing.assert_allclose(par, seq, atol=2e-4, err_msg=name)
 
 
-@pytest.mark.parametrize('scan', ['parallel', 'sequential'])
+@pytest.mark.parametrize('scan', ['parallel', 'sequential', 'chunkwise'])
 @pytest.mark.parametrize('reverse', [False, True])
 def test_linear_scan_and_its_backward_equal_a_loop(scan, reverse):
   # Over several parallel blocks and a partial last one, with an initial

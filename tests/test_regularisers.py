@@ -12,7 +12,8 @@ from rnn_jax import layers
 from rnn_jax import models
 from rnn_jax import recurrence
 
-CELL_NAMES = tuple(c for c in cells.CELLS if c != 'irnn')
+CELL_NAMES = tuple(c for c, kind in cells.CELLS.items() if c != 'irnn'
+                   and not issubclass(kind, cells.MatrixCell))
 T, B, D, H = 6, 3, 4, 5
 LENGTHS = np.array([6, 3, 1])
 

@@ -67,6 +67,9 @@ class Cell:
   compute_dtype: Any = None
 
   num_gates = 1
+  # True where a step multiplies the previous state by W_hh (the classic
+  # cells); the linear and matrix-memory cells have no W_hh.
+  recurrent_matmul = True
 
   def init(self, rng: jax.Array, input_size: int) -> Params:
     h, g = self.hidden_size, self.num_gates

@@ -23,7 +23,7 @@ def check_fields(m):
     raise InputError('config field model.tie_weights: the readout is the '
                      f'embedding, so model.embed_size={m.embed_size} must '
                      f'equal model.hidden_size={m.hidden_size}')
-  if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
+  if m.remat_chunk and not cells.CELLS[m.cell].recurrent_matmul:
     raise InputError('config field model.remat_chunk: rematerialisation '
                      'applies to cells with a recurrent matmul, not '
                      f'model.cell={m.cell}')

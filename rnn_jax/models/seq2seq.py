@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import chex
 import flax.linen as nn
@@ -72,12 +73,17 @@ class Seq2Seq(nn.Module):
   variational: bool = False      # the encoder's, see layers.RNNStack
   recurrent_dropout: float = 0.0
   weight_dropout: float = 0.0
-  unroll: int = 1
+  unroll: int = 1                # layers.RUN_FIELDS, for both sides
   scan: str = 'auto'
+  chunk_size: int = 64
+  num_heads: int = 4
   hierarchical: bool = False
   separator_id: int = -1         # hierarchical: the token ending a statement
   max_statements: int = 64       # hierarchical: the statements read (the
                                  # question included), the last ones
+
+  def _fields(self, names):
+    return {name: getattr(self, name) for name in names}
 
   def setup(self):
     if self.attention not in ATTENTIONS:
@@ -90,17 +96,17 @@ class Seq2Seq(nn.Module):
         time_major=True,
         cell=self.encoder_cell, hidden_size=self.encoder_hidden_size,
         num_layers=self.encoder_layers, bidirectional=self.bidirectional,
-        dropout=self.dropout, unroll=self.unroll, scan=self.scan,
-        **{k: getattr(self, k) for k in layers.REGULARISERS})
-    self.cell = cells_lib.make_cell(self.decoder_cell, self.hidden_size)
+        dropout=self.dropout, **self._fields(layers.RUN_FIELDS),
+        **self._fields(layers.REGULARISERS))
+    self.cell = cells_lib.make_cell(self.decoder_cell, self.hidden_size,
+                                    num_heads=self.num_heads)
     memory_size = self.encoder_hidden_size * (2 if self.bidirectional else 1)
     if self.hierarchical:
       self.position_embed = nn.Embed(self.max_statements, memory_size)
       self.statement_encoder = layers.RNNStack(
           time_major=True,
           cell=self.encoder_cell, hidden_size=self.encoder_hidden_size,
-          bidirectional=self.bidirectional, unroll=self.unroll,
-          scan=self.scan)
+          bidirectional=self.bidirectional, **self._fields(layers.RUN_FIELDS))
     feed_size = (self.hidden_size if self.attention == 'multiplicative'
                  else memory_size)
     self.cell_params = [
@@ -108,10 +114,10 @@ class Seq2Seq(nn.Module):
                    (self.embed_size + feed_size) if l == 0 else self.hidden_size)
         for l in range(self.decoder_layers)]
     # One dense layer per decoder layer and carry leaf (LSTM: c and h).
-    self.carry_widths = [leaf.shape[-1] for leaf in
+    self.carry_shapes = [leaf.shape[1:] for leaf in
                          jax.tree.leaves(self.cell.initial_carry(1))]
-    self.bridge = [nn.Dense(w) for _ in range(self.decoder_layers)
-                   for w in self.carry_widths]
+    self.bridge = [nn.Dense(math.prod(shape)) for _ in
+                   range(self.decoder_layers) for shape in self.carry_shapes]
     size = self.attention_size or self.hidden_size
     if self.attention == 'additive':
       self.attention_query = nn.Dense(size, use_bias=False)
@@ -156,11 +162,12 @@ class Seq2Seq(nn.Module):
       states = [layer_state(min(l, self.encoder_layers - 1))
                 for l in range(self.decoder_layers)]
     carry = []
-    per_layer = len(self.carry_widths)
+    per_layer = len(self.carry_shapes)
     treedef = jax.tree.structure(self.cell.initial_carry(1))
     for l, h in enumerate(states):
-      leaves = [jnp.tanh(d(h)) for d in
-                self.bridge[l * per_layer:(l + 1) * per_layer]]
+      leaves = [jnp.tanh(d(h)).reshape(h.shape[:1] + shape) for d, shape in
+                zip(self.bridge[l * per_layer:(l + 1) * per_layer],
+                    self.carry_shapes)]
       carry.append(jax.tree.unflatten(treedef, leaves))
     context = {'memory': memory, 'mask': mask.T, 'summary': summary}
     if self.attention != 'none':

@@ -51,7 +51,8 @@ class Tagger(layers.StackFields, kw_only=True):
       self.char_rnn = layers.RNNStack(
           time_major=True,
           cell=self.cell, hidden_size=self.char_hidden_size,
-          bidirectional=True, unroll=self.unroll, scan=self.scan)
+          bidirectional=True,
+          **{name: getattr(self, name) for name in layers.RUN_FIELDS})
     self.stack = self.make_stack(time_major=True)
     self.output = nn.Dense(self.num_tags)
     self.drop = layers.dropout(self.dropout, self.variational)
