@@ -4,7 +4,7 @@ uses a trained workdir: --workdir=DIR --mode=eval [--checkpoint=STEP] |
 --mode=predict [--input=TEXT | --input_file=PATH | < PATH] | --mode=export
 or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
 [--sweep_parallel=N] [--sweep_dry_run]
-or the speed benchmark: --benchmark=standard|long [--workdir=DIR]
+or the speed benchmark: --benchmark=standard|long|matrix [--workdir=DIR]
 --help [--experiment=NAME] | --helpfull: the presets and each config field's
 default, meaning and allowed values"""
 

@@ -1,7 +1,8 @@
 """Benchmarks: measurements of the library, not experiments.
 
-`python launch.py --benchmark=standard` (or `long`) runs `speed`: rnn_jax's
-training step against flax.linen.RNN and PyTorch eager.
+`python launch.py --benchmark=standard` (or `long`, or `matrix`) runs
+`speed`: rnn_jax's training step against flax.linen.RNN and PyTorch eager,
+and (`matrix`) the matrix-memory cells' three forms.
 """
 
 from rnn_jax import configlib
@@ -10,6 +11,7 @@ from rnn_jax import configlib
 GROUPS = {
     'standard': {},
     'long': {'benchmark.shapes': 'long', 'benchmark.compile_steps': ''},
+    'matrix': {'benchmark.shapes': 'matrix', 'benchmark.compile_steps': ''},
 }
 
 

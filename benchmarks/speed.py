@@ -92,17 +92,42 @@ LONG_IMPLS = {
     'torch_gru': ('torch', 'gru', 'auto'),
 }
 SHAPES.update(LONG_SHAPES)
-GROUPS = {'long': tuple(LONG_SHAPES)}
+# The matrix-memory cells in each form, with 4 heads of 64 channels and the
+# default chunks of 64 steps; the parallel form stops at T=1024, where its
+# T x T scores already take most of the memory. The LSTM and the minGRU
+# for reference.
+MATRIX_SHAPES = {f'matrix_t{t}': ('gla', 65, 256, 1, 16, t, 0)
+                 for t in LONG_STEPS}
+MATRIX_CELLS = ('mlstm', 'gla', 'deltanet', 'gated_deltanet', 'mamba2')
+MATRIX_IMPLS = {
+    **{f'{cell}_{form}': ('rnn_jax', cell, form) for cell in MATRIX_CELLS
+       for form in ('sequential', 'parallel', 'chunkwise')},
+    'rnn_jax_lstm': ('rnn_jax', 'lstm', 'auto'),
+    'mingru_sequential': ('rnn_jax', 'mingru', 'sequential'),
+}
+MATRIX_SKIP = {('matrix_t4096', f'{cell}_parallel') for cell in MATRIX_CELLS}
+SHAPES.update(MATRIX_SHAPES)
+# Each group's shapes and the rows (row name -> implementation, cell, scan)
+# it runs on each of them.
+GROUP_IMPLS = {'long': (LONG_SHAPES, LONG_IMPLS),
+               'matrix': (MATRIX_SHAPES, MATRIX_IMPLS)}
+GROUPS = {group: tuple(shapes) for group, (shapes, _) in GROUP_IMPLS.items()}
 DTYPES = ('float32', 'bfloat16')
 COMPILE_SHAPE = 'char_rnn_h256'  # compile_t<T> rows: this shape at T steps
+
+
+def _group(shape: str):
+  """The group whose shapes include `shape`, or None."""
+  return next((group for group, (shapes, _) in GROUP_IMPLS.items()
+               if shape in shapes), None)
 
 
 FIELDS = {
     'seed': Field(0, 'the models\' initialisation and the batches'),
     'benchmark.shapes': Field(
-        ','.join(s for s in SHAPES if s not in LONG_SHAPES),
+        ','.join(s for s in SHAPES if _group(s) is None),
         "comma-separated rows of SHAPES, or 'long' (the long-sequence "
-        'group)'),
+        "group) or 'matrix' (the matrix-memory cells)"),
     'benchmark.impls': Field(','.join(IMPLS), 'comma-separated '
                              'implementations: ' + ', '.join(IMPLS)),
     'benchmark.seconds': Field(5.0, 'timed steady state per row (at least '
@@ -484,10 +509,12 @@ def run(config, workdir: str) -> dict:
   # the group's question, is then measured within a minute, not across the
   # whole group (a shared host's speed drifts over minutes).
   jobs = [(shape, impl, impl, None, 'auto') for shape in shapes
-          if shape not in LONG_SHAPES for impl in impls]
-  jobs += [(shape, name, impl, cell, scan)
-           for name, (impl, cell, scan) in LONG_IMPLS.items() if impl in impls
-           for shape in shapes if shape in LONG_SHAPES]
+          if _group(shape) is None for impl in impls]
+  for group, (group_shapes, table) in GROUP_IMPLS.items():
+    jobs += [(shape, name, impl, cell, scan)
+             for name, (impl, cell, scan) in table.items() if impl in impls
+             for shape in shapes if shape in group_shapes
+             and (shape, name) not in MATRIX_SKIP]
   rows = []
   for shape, name, impl, cell, scan in jobs:
     spec = dict(common, shape=shape, impl=impl, compile_only=False,
@@ -495,7 +522,7 @@ def run(config, workdir: str) -> dict:
     row = {'shape': shape, 'impl': name, **_in_process(spec)}
     row['fraction_of_peak'] = (
         row['tokens_per_sec'] * train_flops_per_token(shape) / 1e9 / peak
-        if impl == 'rnn_jax' and shape not in LONG_SHAPES else None)
+        if impl == 'rnn_jax' and _group(shape) is None else None)
     rows.append(row)
     print(f"{shape:20s} {name:17s} {row['tokens_per_sec']:12,.0f} tokens/s"
           f"  compile {_format(row['compile_seconds'], '{:.2f}')} s  peak "
@@ -515,9 +542,10 @@ def run(config, workdir: str) -> dict:
   with open(os.path.join(workdir, 'benchmark.json'), 'w') as f:
     json.dump(result, f, indent=2)
   print(_table(rows), flush=True)
-  long_rows = [r for r in rows if r['shape'] in LONG_SHAPES]
-  if long_rows:
-    _plot_long(long_rows, os.path.join(workdir, 'long.png'))
+  for group in GROUP_IMPLS:
+    group_rows = [r for r in rows if _group(r['shape']) == group]
+    if group_rows:
+      _plot_long(group_rows, os.path.join(workdir, f'{group}.png'))
   return result
 
 

@@ -310,9 +310,7 @@ class Seq2Seq(experiment.Experiment):
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
-    layers.check_fields(config, {
-        'model.encoder_cell': ('model.encoder_hidden_size',),
-        'model.decoder_cell': ('model.hidden_size',)})
+    layers.check_fields(config)
     decoding.check_sampling('decode', config.decode,
                             config.decode.method != 'sample')
 

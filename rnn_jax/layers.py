@@ -64,19 +64,24 @@ REGULARISERS = {
 }
 
 
-def check_fields(config, cells: dict[str, tuple[str, ...]] | None = None):
+# The cell fields an experiment may declare, each with the fields of the
+# widths it runs at; the first one declared is the stack's.
+CELL_FIELDS = {'model.cell': ('model.hidden_size', 'model.char_hidden_size'),
+               'model.encoder_cell': ('model.encoder_hidden_size',),
+               'model.decoder_cell': ('model.hidden_size',)}
+
+
+def check_fields(config):
   """Refuses (InputError, naming the field) `model.` fields of a config that
-  cannot build a stack together. `cells` maps each cell field of the config
-  to the fields of the widths it runs at (default: model.cell at
-  model.hidden_size and, where declared, model.char_hidden_size); the first
-  is the stack's, where the regularisers act.
+  cannot build its stacks together (`CELL_FIELDS`: the cells it declares,
+  at the widths it declares; the regularisers act on the first).
 
   Weight dropout needs a cell with a recurrent W_hh, recurrent dropout a
   vector state outside cuDNN; a matrix-memory cell's heads divide its
   widths, and its state is neither masked nor probed for gradients."""
   fields = configlib.flatten(config)
-  cells = cells or {'model.cell': tuple(
-      f for f in ('model.hidden_size', 'model.char_hidden_size') if f in fields)}
+  cells = {cell: tuple(w for w in widths if w in fields)
+           for cell, widths in CELL_FIELDS.items() if cell in fields}
   cell_field = next(iter(cells))
   name = fields[cell_field]
   has_w_hh = (cells_lib.CELLS[name].recurrent_matmul

@@ -305,6 +305,8 @@ def _matrix_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
   recurrence in the form `scan` (`cells.matrix.sequence`), then the outputs
   of every step at once. Going backwards, the steps are reversed (a
   sequence's trailing padding becomes leading, which keeps the state)."""
+  if not isinstance(xs.shape[0], int):  # a symbolic length (jax.export)
+    scan = 'sequential'  # the form that needs no chunks
   xp = cell.input_projection(params, xs)
   parts = cell.split(xp)
   terms = cell.terms(params, parts)

@@ -12,6 +12,9 @@ import pytest
 from rnn_jax import cells
 from rnn_jax import layers
 from rnn_jax import recurrence
+from rnn_jax.errors import InputError
+from rnn_jax.experiments import lm
+from rnn_jax.experiments import seq2seq
 
 MATRIX = ('mlstm', 'gla', 'deltanet', 'gated_deltanet', 'mamba2')
 T, B, D, H, HEADS = 10, 3, 4, 8, 2
@@ -315,6 +318,27 @@ def test_bidirectional_residual_stack_padded_batch_equals_each_alone(name):
                                 carry_b, rtol=1e-5, atol=1e-5)
 
 
-def test_heads_must_divide_the_width():
+def test_heads_must_divide_the_width_of_a_cell():
   with pytest.raises(ValueError, match='multiple of num_heads 3'):
     cells.make_cell('gla', 8, num_heads=3)
+
+
+def test_config_checks_name_the_field():
+  """A width the heads do not divide, and what a matrix state cannot do,
+  are refused naming the field (the launcher prints it as one line)."""
+  config = lm.LanguageModelling().get_config()
+  config.model.update(cell='mlstm', hidden_size=30, num_heads=4)
+  with pytest.raises(InputError, match='model.num_heads: model.cell=mlstm '
+                     'splits model.hidden_size=30 into 4 heads'):
+    layers.check_fields(config)
+  config.model.update(hidden_size=32, recurrent_dropout=0.1)
+  with pytest.raises(InputError, match='model.recurrent_dropout: not '
+                     'available for the matrix-memory cell'):
+    layers.check_fields(config)
+  config.model.recurrent_dropout = 0.0
+  layers.check_fields(config)
+  config = seq2seq.Seq2Seq().get_config()
+  config.model.update(decoder_cell='gla', hidden_size=30)
+  with pytest.raises(InputError, match='model.decoder_cell=gla splits '
+                     'model.hidden_size=30'):
+    layers.check_fields(config)

@@ -192,12 +192,9 @@ def _chunk(rule, state, terms, resets):
   kk = jnp.einsum('tbhd,sbhd->bhts', k, k) * jnp.moveaxis(strict, (0, 1),
                                                           (2, 3))
   beta = jnp.moveaxis(terms.b, 0, 2)  # [B, h, L]
-  eye = jnp.eye(length, dtype=kk.dtype)
-  lower = eye + beta[..., None] * kk
   rhs = jnp.concatenate([terms.v, (g0[..., None] * k)], -1)
   rhs = beta[..., None] * jnp.moveaxis(rhs, 0, 2)  # [B, h, L, d_v + d_k]
-  x = jax.lax.linalg.triangular_solve(lower, rhs, left_side=True, lower=True,
-                                      unit_diagonal=True)
+  x = unit_lower_solve(beta[..., None] * kk, rhs)
   d_v = v.shape[-1]
   u = x[..., :d_v] - jnp.einsum('bhld,bhdv->bhlv', x[..., d_v:], state)
   qk = jnp.einsum('tbhd,sbhd->bhts', q, k) * jnp.moveaxis(decay_ts, (0, 1),
@@ -239,6 +236,44 @@ def _vector_scores(q, k, G):
                                    ref[:, None] - G[None], -jnp.inf))
   scores = jnp.einsum('nibhd,nsbhd->nisbh', qf, kf)
   return scores.reshape(blocks * sub, *scores.shape[2:])[:length]
+
+
+def _substitute(a, r, backward=False):
+  """X with (I + a) X = r (or (I + a)^T X = r with `backward`), a [..., L, L]
+  strictly lower triangular, r [..., L, n]: one row after another."""
+  last = a.shape[-1] - 1
+
+  def body(i, x):
+    t = last - i if backward else i
+    row = a[..., :, t] if backward else a[..., t, :]  # zero beyond the solved
+    x_t = r[..., t, :] - jnp.einsum('...s,...sn->...n', row, x)
+    return x.at[..., t, :].set(x_t)
+  return jax.lax.fori_loop(0, last + 1, body, jnp.zeros_like(r))
+
+
+@jax.custom_vjp
+def unit_lower_solve(a, r):
+  """(I + a)^{-1} r for a strictly lower triangular a [..., L, L], by
+  substitution (not LAPACK's batched solve, whose thread pool this CPU
+  build can deadlock on inside a scan), with the gradient written by hand:
+  g_r = (I + a)^{-T} g, g_a = -g_r x^T below the diagonal, so that the
+  backward pass keeps a and x, not every row's intermediate."""
+  return _substitute(a, r)
+
+
+def _unit_lower_solve_fwd(a, r):
+  x = _substitute(a, r)
+  return x, (a, x)
+
+
+def _unit_lower_solve_bwd(residuals, g):
+  a, x = residuals
+  g_r = _substitute(a, g, backward=True)
+  below = jnp.tril(jnp.ones(a.shape[-2:], bool), -1)
+  return jnp.where(below, -jnp.einsum('...tn,...sn->...ts', g_r, x), 0.0), g_r
+
+
+unit_lower_solve.defvjp(_unit_lower_solve_fwd, _unit_lower_solve_bwd)
 
 
 def sequence(rule, terms: Terms, state, *, mask=None, resets=None,
