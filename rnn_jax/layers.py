@@ -276,7 +276,8 @@ class RNNStack(StackFields):
                              mask=mask, reverse=bool(direction),
                              unroll=self.unroll, remat_chunk=self.remat_chunk,
                              cudnn=self.cudnn, scan=self.scan,
-                             chunk_size=self.chunk_size, resets=resets, state_mask=state_mask,
+                             chunk_size=self.chunk_size, resets=resets,
+                             state_mask=state_mask,
                              perturb=None if index else perturb,
                              return_carries=return_carries)
         new_carry.append(out[0])

@@ -92,7 +92,8 @@ def _step(name, cell, p, x, state):
   # Mamba-2: h = exp(Delta A) h + Delta B x^T, y = h^T C + D x.
   delta = _softplus(z['dt'])
   a = np.exp(-delta * np.exp(p['A_log']))
-  s = a[:, None, None] * state + delta[:, None, None] * k[:, :, None] * v[:, None]
+  write = delta[:, None, None] * k[:, :, None] * v[:, None]
+  s = a[:, None, None] * state + write
   y = np.einsum('hkv,hk->hv', s, q) + p['D'][:, None] * v
   return s, _silu(z['o']) * _rms(y, p['norm_scale'])
 
