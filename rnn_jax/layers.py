@@ -39,11 +39,13 @@ FIELDS = {
                         at_least=1),
     'num_heads': Field(4, 'matrix-memory cells: heads (they divide '
                        'hidden_size)', at_least=1),
+    'short_conv': Field(0, 'matrix-memory cells: the width of the causal '
+                        'convolution on q, k, v (0: none)', at_least=0),
 }
 
 
 # How a stack runs over time, which every experiment declares.
-RUN_FIELDS = ('unroll', 'scan', 'chunk_size', 'num_heads')
+RUN_FIELDS = ('unroll', 'scan', 'chunk_size', 'num_heads', 'short_conv')
 
 
 def dropout(rate: float, variational: bool = False) -> nn.Dropout:
@@ -93,8 +95,18 @@ def check_fields(config):
     raise InputError('config field model.recurrent_dropout: cuDNN cannot '
                      'mask the recurrent state (set model.cudnn=false, or '
                      'use model.weight_dropout)')
+  matrix = [field for field in cells if issubclass(
+      cells_lib.CELLS[fields[field]], cells_lib.MatrixCell)]
+  conv = fields.get('model.short_conv', 0)
+  if conv and not matrix:
+    raise InputError('config field model.short_conv: the convolution on q, k '
+                     f'and v of matrix-memory cells; {cell_field}={name} has '
+                     'none')
+  if conv == 1:
+    raise InputError('config field model.short_conv: 0 (none) or a width '
+                     '>= 2, got 1')
   for field, widths in cells.items():
-    if not issubclass(cells_lib.CELLS[fields[field]], cells_lib.MatrixCell):
+    if field not in matrix:
       continue
     heads = fields.get('model.num_heads', 4)
     for width in widths:
@@ -131,6 +143,7 @@ class StackFields(nn.Module):
   scan: str = 'auto'  # cells without W_hh: the form, see recurrence.run
   chunk_size: int = 64  # scan='chunkwise', see recurrence.run
   num_heads: int = 4  # matrix-memory cells, see cells.matrix
+  short_conv: int = 0  # matrix-memory cells, see cells.matrix
   block: str = 'stack'  # stack | residual (see RNNStack)
   mlp_ratio: int = 4  # residual blocks: the MLP's width / the stream's
 
@@ -193,7 +206,8 @@ class RNNStack(StackFields):
                                init_scale=self.init_scale,
                                recurrent=self.recurrent,
                                compute_dtype=self.compute_dtype,
-                               num_heads=self.num_heads)
+                               num_heads=self.num_heads,
+                               short_conv=self.short_conv)
 
   def initial_carry(self, batch_size: int) -> tuple[Any, ...]:
     cell = self.make_cell()

@@ -307,23 +307,22 @@ def _matrix_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
   sequence's trailing padding becomes leading, which keeps the state)."""
   if not isinstance(xs.shape[0], int):  # a symbolic length (jax.export)
     scan = 'sequential'  # the form that needs no chunks
-  xp = cell.input_projection(params, xs)
-  parts = cell.split(xp)
-  terms = cell.terms(params, parts)
   if not cell.recurrent:  # no state between steps: every step a segment
     resets = jnp.ones(xs.shape[:2], bool)
-  flip = lambda x: None if x is None else jnp.flip(x, 0)
-  if reverse:
-    terms = jax.tree.map(flip, terms)
+  flip = lambda x: jnp.flip(x, 0) if reverse and x is not None else x
+  run_mask, resets = flip(mask), flip(resets)
+  parts = cell.split(cell.input_projection(params, flip(xs)))
+  history = ()
+  if cell.short_conv:
+    parts, conv = cell.convolve(params, parts, carry[2], run_mask, resets)
+    history = (conv,)
   state, readout = cells_lib.matrix.sequence(
-      cell.rule, terms, carry[0], form=scan, chunk_size=chunk_size,
-      mask=flip(mask) if reverse else mask,
-      resets=flip(resets) if reverse else resets)
-  ys = cell.output(params, flip(readout) if reverse else readout, parts)
-  ys = ys.astype(carry[1].dtype)
+      cell.rule, cell.terms(params, parts), carry[0], form=scan,
+      chunk_size=chunk_size, mask=run_mask, resets=resets)
+  ys = flip(cell.output(params, readout, parts).astype(carry[1].dtype))
   num_steps = xs.shape[0]
   if mask is None:
-    return (state, ys[0 if reverse else -1]), ys
+    return (state, ys[0 if reverse else -1], *history), ys
   ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
   # The carry's output: that of the last real step run (or the initial one).
   steps = jnp.arange(num_steps)[:, None]
@@ -332,7 +331,7 @@ def _matrix_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
   y = jnp.take_along_axis(ys, jnp.clip(last, 0, num_steps - 1)[None, :, None],
                           0)[0]
   seen = (last >= 0) & (last < num_steps)
-  return (state, jnp.where(seen[:, None], y, carry[1])), ys
+  return (state, jnp.where(seen[:, None], y, carry[1]), *history), ys
 
 
 def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,

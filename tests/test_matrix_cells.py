@@ -58,11 +58,31 @@ def _parts(cell, p, x):
   return out
 
 
-def _step(name, cell, p, x, state):
-  """One step of the paper's equations, per head, unstabilised; the state
-  is the paper's (mLSTM: C [d_v, d_k] and n; delta rule: S [d_v, d_k]; GLA
-  and Mamba-2: [d_k, d_v]). Returns (state, y [H])."""
-  z = _parts(cell, p, x)
+def _convolved(cell, p, zs):
+  """The parts of a segment's steps zs (in the order run) with q, k and v
+  through the short convolution and SiLU: each channel of step t mixes
+  those of steps t-K+1..t, zeros before the segment."""
+  if not cell.short_conv:
+    return zs
+  width, out = cell.short_conv, []
+  for t, z in enumerate(zs):
+    new = dict(z)
+    for n, name in enumerate('qkv'):
+      w = p['conv'][:, n * H:(n + 1) * H].reshape(width, HEADS, -1)
+      acc = np.zeros((HEADS, H // HEADS))
+      for j in range(width):
+        if t - (width - 1) + j >= 0:
+          acc += w[j] * zs[t - (width - 1) + j][name]
+      new[name] = _silu(acc)
+    out.append(new)
+  return out
+
+
+def _step(name, p, z, state):
+  """One step of the paper's equations, per head, unstabilised, from the
+  step's parts z; the state is the paper's (mLSTM: C [d_v, d_k] and n;
+  delta rule: S [d_v, d_k]; GLA and Mamba-2: [d_k, d_v]). Returns (state, y
+  [H])."""
   d = H // HEADS
   q, k, v = z['q'], z['k'], z['v']
   if name == 'mlstm':  # Beck et al. 2024, Eq. 19-27
@@ -113,14 +133,16 @@ def _reference(name, cell, p, x, starts, reverse):
   finals = []
   for s, e in zip(bounds[:-1], bounds[1:]):
     state = _zeros(name)
-    for t in (range(e - 1, s - 1, -1) if reverse else range(s, e)):
-      state, ys[t] = _step(name, cell, p, x[t], state)
+    order = list(range(e - 1, s - 1, -1) if reverse else range(s, e))
+    zs = _convolved(cell, p, [_parts(cell, p, x[t]) for t in order])
+    for t, z in zip(order, zs):
+      state, ys[t] = _step(name, p, z, state)
     finals.append(state)
   return ys, finals[0 if reverse else -1]
 
 
-def _setup(name, seed=0):
-  cell = cells.make_cell(name, H, num_heads=HEADS)
+def _setup(name, seed=0, conv=0):
+  cell = cells.make_cell(name, H, num_heads=HEADS, short_conv=conv)
   k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
   params = cell.init(k1, D)
   # Non-zero biases so that padding bugs cannot hide behind zeros.
@@ -144,15 +166,17 @@ def _paper_state(name, state):
   return np.swapaxes(s, -1, -2) if name in ('deltanet', 'gated_deltanet') else s
 
 
+@pytest.mark.parametrize('conv', [0, 3])
 @pytest.mark.parametrize('name', MATRIX)
-def test_sequential_form_follows_the_papers_equations(name):
-  """With padding and packed segments, both directions: every output and
-  the final state equal the paper's equations run on each sequence (each
-  segment) alone, and a padded step's output is zero."""
-  cell, params, xs, mask, resets = _setup(name)
+def test_sequential_form_follows_the_papers_equations(name, conv):
+  """With padding and packed segments, both directions, with and without
+  the short convolution: every output and the final state equal the
+  paper's equations run on each sequence (each segment) alone, and a
+  padded step's output is zero."""
+  cell, params, xs, mask, resets = _setup(name, conv=conv)
   p64 = jax.tree.map(lambda x: np.asarray(x, np.float64), params)
   for reverse in (False, True):
-    (state, y_last), ys = jax.jit(lambda p, x, r=reverse: recurrence.run(
+    (state, y_last, *_), ys = jax.jit(lambda p, x, r=reverse: recurrence.run(
         cell, p, x, mask=mask, resets=resets, reverse=r,
         scan='sequential'))(params, xs)
     for b, length in enumerate(LENGTHS):
@@ -231,29 +255,32 @@ def _true_state(state):
   return state
 
 
-@pytest.mark.parametrize('name', MATRIX)
-def test_step_function_and_carried_state_equal_the_whole_sequence(name):
+@pytest.mark.parametrize('name,conv', [(name, 0) for name in MATRIX]
+                         + [('mlstm', 4), ('mamba2', 4)])
+def test_step_function_and_carried_state_equal_the_whole_sequence(name, conv):
   """The one-step function run T times (generation, streaming) equals the
   chunkwise form over the sequence, and two halves with the carry passed
-  between them equal the whole."""
-  cell, params, xs, _, _ = _setup(name)
+  between them equal the whole (with the short convolution, its history
+  carried too)."""
+  cell, params, xs, _, _ = _setup(name, conv=conv)
   run = jax.jit(lambda p, x, c: recurrence.run(cell, p, x, carry=c,
                                                scan='chunkwise', chunk_size=4))
-  (state, y), ys = run(params, xs, cell.initial_carry(B))
+  whole, ys = run(params, xs, cell.initial_carry(B))
   carry = cell.initial_carry(B)
   step = jax.jit(lambda c, x: cell.step(params, c,
                                         cell.input_projection(params, x)))
   for t in range(T):
     carry, y_t = step(carry, xs[t])
     np.testing.assert_allclose(y_t, ys[t], rtol=1e-5, atol=1e-5)
-  chex.assert_trees_all_close(_true_state(carry[0]), _true_state(state),
-                              rtol=1e-5, atol=1e-5)
   first, ys1 = run(params, xs[:T // 2 + 1], cell.initial_carry(B))
   second, ys2 = run(params, xs[T // 2 + 1:], first)
   np.testing.assert_allclose(jnp.concatenate([ys1, ys2]), ys, rtol=1e-5,
                              atol=1e-5)
-  chex.assert_trees_all_close(_true_state(second[0]), _true_state(state),
-                              rtol=1e-5, atol=1e-5)
+  for got in (carry, second):  # the state, the output (and the history)
+    chex.assert_trees_all_close(
+        (_true_state(got[0]), *got[1:]), (_true_state(whole[0]), *whole[1:]),
+        rtol=1e-5, atol=1e-5)
+  assert len(whole) == (3 if conv else 2)
 
 
 @pytest.mark.parametrize('name', MATRIX)
@@ -298,13 +325,15 @@ def test_gla_scores_by_sub_blocks_equal_the_sequential_form():
     _assert_close_to_largest(got[1], grads[0][1])
 
 
-@pytest.mark.parametrize('name', ['mlstm', 'gated_deltanet'])
-def test_bidirectional_residual_stack_padded_batch_equals_each_alone(name):
+@pytest.mark.parametrize('name,conv', [('mlstm', 0), ('gated_deltanet', 4)])
+def test_bidirectional_residual_stack_padded_batch_equals_each_alone(name,
+                                                                     conv):
   """The stack's batch-major API with a matrix cell: a padded batch (garbage
-  in the padding) gives each sequence's outputs and final carry alone."""
+  in the padding) gives each sequence's outputs and final carry (with the
+  short convolution's history) alone."""
   stack = layers.RNNStack(cell=name, hidden_size=H, num_heads=HEADS,
                           num_layers=2, bidirectional=True, block='residual',
-                          chunk_size=4)
+                          chunk_size=4, short_conv=conv)
   xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
   lengths = jnp.asarray(LENGTHS)
   variables = jax.jit(stack.init)(jax.random.PRNGKey(2), xs, lengths=lengths)
@@ -342,4 +371,14 @@ def test_config_checks_name_the_field():
   config.model.update(decoder_cell='gla', hidden_size=30)
   with pytest.raises(InputError, match='model.decoder_cell=gla splits '
                      'model.hidden_size=30'):
+    layers.check_fields(config)
+  config.model.update(hidden_size=32, short_conv=4)
+  layers.check_fields(config)  # the decoder's cell takes it
+  config = lm.LanguageModelling().get_config()
+  config.model.update(cell='lstm', short_conv=4)
+  with pytest.raises(InputError, match='model.short_conv: .* model.cell=lstm '
+                     'has none'):
+    layers.check_fields(config)
+  config.model.update(cell='gla', short_conv=1)
+  with pytest.raises(InputError, match='model.short_conv: 0 .* got 1'):
     layers.check_fields(config)

@@ -33,9 +33,10 @@ CELLS = {'rnn': RNN, 'irnn': IRNN, 'gru': GRU, 'lstm': LSTM, 'gru_ln': GRULN,
 
 def make_cell(name: str, hidden_size: int, *, activation: str = 'tanh',
               init_scale: float | None = None, recurrent: bool = True,
-              compute_dtype: Any = None, num_heads: int = 4) -> Cell:
-  """Builds a cell by its config name (`model.cell`); `num_heads` applies
-  to the matrix-memory cells."""
+              compute_dtype: Any = None, num_heads: int = 4,
+              short_conv: int = 0) -> Cell:
+  """Builds a cell by its config name (`model.cell`); `num_heads` and
+  `short_conv` apply to the matrix-memory cells."""
   if name not in CELLS:
     raise ValueError(f'unknown cell {name!r}; choose one of {sorted(CELLS)}')
   kwargs = dict(hidden_size=hidden_size, init_scale=init_scale or None,
@@ -43,5 +44,5 @@ def make_cell(name: str, hidden_size: int, *, activation: str = 'tanh',
   if name == 'rnn':
     kwargs['activation'] = activation
   if issubclass(CELLS[name], MatrixCell):
-    kwargs['num_heads'] = num_heads
+    kwargs.update(num_heads=num_heads, short_conv=short_conv)
   return CELLS[name](**kwargs)

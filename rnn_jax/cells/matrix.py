@@ -30,8 +30,14 @@ y_t = gate(x_t) * norm(r_t), of width hidden_size = num_heads * head size.
 The carry is (state, y): the state in float32, and the last output, which
 is what the models read as the cell's hidden state.
 
-Padding (a False step of the mask) leaves the state as it is. A reset (the
-first step of a packed segment) restarts the state from zeros.
+With `short_conv` = K, q, k and v first pass through a causal depthwise
+convolution over the last K steps, then SiLU (the short convolution of
+Mamba, GLA's and DeltaNet's fla layers and xLSTM's blocks); the carry then
+also holds the K - 1 projections before the next step.
+
+Padding (a False step of the mask) leaves the state as it is, and the
+convolution reads the real steps only. A reset (the first step of a packed
+segment) restarts the state, and the convolution's history, from zeros.
 """
 
 from __future__ import annotations
@@ -309,6 +315,43 @@ def sequence(rule, terms: Terms, state, *, mask=None, resets=None,
   return final, outs.reshape(-1, *outs.shape[2:])[:num_steps]
 
 
+def causal_conv(x, w, history, mask=None, resets=None):
+  """A depthwise causal convolution over the real steps of x [T, B, C]:
+  y_t = sum_j w[j] x_(t-K+1+j) with w [K, C], the steps counted among the
+  real ones (mask True) of the row, the K - 1 before the first taken from
+  `history` [B, K - 1, C] and those before a reset read as zeros. Returns y
+  [T, B, C] (meaningless on padded steps) and the history after the last
+  real step."""
+  width, num_steps = w.shape[0], x.shape[0]
+  steps = jnp.arange(num_steps)[:, None]
+  if mask is not None:  # the real steps of each row first, in order
+    order = jnp.argsort(jnp.where(mask, steps, num_steps + steps), axis=0)
+    x = jnp.take_along_axis(x, order[..., None], 0)
+    if resets is not None:
+      resets = jnp.take_along_axis(resets, order, 0)
+  full = jnp.concatenate([jnp.moveaxis(history, 1, 0).astype(x.dtype), x])
+  if resets is None:
+    seg = jnp.zeros(full.shape[:2], jnp.int32)
+  else:  # segment 0 is the history's
+    seg = jnp.concatenate([jnp.zeros((width - 1,) + resets.shape[1:],
+                                     jnp.int32),
+                           jnp.cumsum(resets.astype(jnp.int32), 0)])
+  now = seg[width - 1:]
+  y = sum(w[j] * jnp.where((seg[j:j + num_steps] == now)[..., None],
+                           full[j:j + num_steps], 0.0) for j in range(width))
+  real = (jnp.full(x.shape[1:2], num_steps) if mask is None
+          else mask.sum(0))
+  ends = real[None] + jnp.arange(width - 1)[:, None]  # [K - 1, B] in full
+  new = jnp.take_along_axis(full, ends[..., None], 0)
+  last_seg = jnp.take_along_axis(seg, ends[-1:], 0)
+  new = jnp.where((jnp.take_along_axis(seg, ends, 0) == last_seg)[..., None],
+                  new, 0.0)
+  if mask is not None:  # back to each real step's place
+    rank = jnp.clip(jnp.cumsum(mask.astype(jnp.int32), 0) - 1, 0)
+    y = jnp.take_along_axis(y, rank[..., None], 0)
+  return y, jnp.moveaxis(new, 0, 1)
+
+
 # ---------------------------------------------------------------------------
 # The cells.
 
@@ -333,8 +376,11 @@ class MatrixCell(Cell):
       their own initialisation).
     recurrent: False keeps no state between steps: every step reads only
       its own write (the position-wise layer).
+    short_conv: 0, or the width K >= 2 of the causal depthwise convolution
+      (then SiLU) on q, k and v (see the module docstring).
   """
   num_heads: int = 4
+  short_conv: int = 0
 
   rule = 'gated'
   recurrent_matmul = False
@@ -344,6 +390,9 @@ class MatrixCell(Cell):
     if self.hidden_size % self.num_heads:
       raise ValueError(f'hidden_size {self.hidden_size} is not a multiple '
                        f'of num_heads {self.num_heads}')
+    if self.short_conv == 1 or self.short_conv < 0:
+      raise ValueError('short_conv must be 0 (none) or a width >= 2, got '
+                       f'{self.short_conv}')
 
   @property
   def head_size(self) -> int:
@@ -374,6 +423,11 @@ class MatrixCell(Cell):
                                       (name, n) in zip(keys, pieces.items())]),
               'norm_scale': jnp.ones((self.hidden_size,))}
     params.update(self.extra_params(k_e))
+    if self.short_conv:  # PyTorch's Conv1d initialisation
+      bound = self.short_conv ** -0.5
+      params['conv'] = jax.random.uniform(
+          jax.random.fold_in(k_e, 1), (self.short_conv, 3 * self.hidden_size),
+          jnp.float32, -bound, bound)
     return params
 
   def extra_params(self, rng) -> dict[str, jax.Array]:
@@ -392,6 +446,16 @@ class MatrixCell(Cell):
       start += n
     return out
 
+  def convolve(self, params, parts, history, mask=None, resets=None):
+    """The parts with q, k and v through the short convolution and SiLU
+    (over time, `causal_conv`'s arguments), and the history after them."""
+    heads = lambda x: x.reshape(*x.shape[:-1], self.num_heads, -1)
+    qkv = jnp.concatenate([parts[n].reshape(*parts[n].shape[:-2], -1)
+                           for n in 'qkv'], -1)
+    out, history = causal_conv(qkv, params['conv'], history, mask, resets)
+    q, k, v = jnp.split(jax.nn.silu(out), 3, -1)
+    return {**parts, 'q': heads(q), 'k': heads(k), 'v': heads(v)}, history
+
   def terms(self, params, parts) -> Terms:
     raise NotImplementedError
 
@@ -400,24 +464,42 @@ class MatrixCell(Cell):
     return self.gate(parts['o']) * _rms_norm(readout, params['norm_scale'])
 
   def initial_carry(self, batch_size, dtype=jnp.float32):
+    """(state, y), and with short_conv the K - 1 projections of q, k and v
+    before the next step [B, K - 1, 3 hidden_size]."""
     d = self.head_size
-    return (zero_state(self.rule, batch_size, self.num_heads, d, d),
-            jnp.zeros((batch_size, self.hidden_size), dtype))
+    carry = (zero_state(self.rule, batch_size, self.num_heads, d, d),
+             jnp.zeros((batch_size, self.hidden_size), dtype))
+    if self.short_conv:
+      carry += (jnp.zeros((batch_size, self.short_conv - 1,
+                           3 * self.hidden_size), jnp.float32),)
+    return carry
+
+  def state_size(self):
+    """The matrices (with the mLSTM's normaliser and stabiliser) and the
+    convolution's history; not the output y the carry also keeps."""
+    carry = self.initial_carry(1)
+    return sum(x.size for x in jax.tree.leaves((carry[0], carry[2:])))
 
   def hidden(self, carry):
     return carry[1]
 
   def with_hidden(self, carry, h):
-    return (carry[0], h)
+    return (carry[0], h, *carry[2:])
 
   def step(self, params, carry, xp_t):
     parts = self.split(xp_t)
+    history = carry[2:]
+    if self.short_conv:
+      seen = carry[2] if self.recurrent else jnp.zeros_like(carry[2])
+      parts, seen = self.convolve(params, jax.tree.map(lambda x: x[None],
+                                                       parts), seen)
+      parts, history = jax.tree.map(lambda x: x[0], parts), (seen,)
     terms = self.terms(params, parts)
     if not self.recurrent:
       terms = terms._replace(g=jnp.full_like(terms.g, -jnp.inf))
     state, r = update(self.rule, carry[0], terms)
     y = self.output(params, r, parts).astype(carry[1].dtype)
-    return (state, y), y
+    return (state, y, *history), y
 
   def gates(self, params, carry, xp_t, hp_t):
     del hp_t

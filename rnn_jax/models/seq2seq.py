@@ -77,6 +77,7 @@ class Seq2Seq(nn.Module):
   scan: str = 'auto'
   chunk_size: int = 64
   num_heads: int = 4
+  short_conv: int = 0
   hierarchical: bool = False
   separator_id: int = -1         # hierarchical: the token ending a statement
   max_statements: int = 64       # hierarchical: the statements read (the
@@ -99,7 +100,8 @@ class Seq2Seq(nn.Module):
         dropout=self.dropout, **self._fields(layers.RUN_FIELDS),
         **self._fields(layers.REGULARISERS))
     self.cell = cells_lib.make_cell(self.decoder_cell, self.hidden_size,
-                                    num_heads=self.num_heads)
+                                    num_heads=self.num_heads,
+                                    short_conv=self.short_conv)
     memory_size = self.encoder_hidden_size * (2 if self.bidirectional else 1)
     if self.hierarchical:
       self.position_embed = nn.Embed(self.max_statements, memory_size)
