@@ -57,9 +57,11 @@ def attention(path: str, weights: np.ndarray, source: list[str],
 
 
 def lines(path: str, series: dict[str, list[tuple[float, float]]], *,
-          xlabel: str, ylabel: str, title: str, log: bool = True):
-  """One line per name through its (x, y) points, both axes logarithmic
-  unless `log` is False; the x ticks are the points' x values."""
+          xlabel: str, ylabel: str, title: str, logx: bool = True,
+          logy: bool = True):
+  """One line per name through its (x, y) points, each axis logarithmic
+  unless its `logx` / `logy` is False; the x ticks are the points' x
+  values."""
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   xs = set()
@@ -67,8 +69,8 @@ def lines(path: str, series: dict[str, list[tuple[float, float]]], *,
     points = sorted(points)
     xs.update(x for x, _ in points)
     ax.plot(*zip(*points), marker='o', label=name)
-  if log:
-    ax.set(xscale='log', yscale='log')
+  ax.set(xscale='log' if logx else 'linear', yscale='log' if logy
+         else 'linear')
   ax.set_xticks(sorted(xs), [f'{x:g}' for x in sorted(xs)])
   ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
   ax.legend(fontsize=8)

@@ -234,11 +234,9 @@ def collect(plan: Plan, workdir: str) -> list[dict]:
            'status': _status(summary, run_dir)}
     for key, value in (summary or {}).items():
       if isinstance(value, (int, float)) or value is None:
-        if '/' in key or key in ('steps', 'wall_seconds', 'num_params',
-                                 'solved_step'):
-          row[key] = value
-          if key not in scalars:
-            scalars.append(key)
+        row[key] = value
+        if key not in scalars:
+          scalars.append(key)
     rows.append(row)
   swept = list(plan.points[0].overrides)
   columns = ['run'] + swept + ['status'] + sorted(scalars)

@@ -119,6 +119,11 @@ class Cell:
   def initial_carry(self, batch_size: int, dtype=jnp.float32) -> Carry:
     return jnp.zeros((batch_size, self.hidden_size), dtype)
 
+  def state_size(self) -> int:
+    """The floats a sequence's state holds between steps (recall's
+    measure of capacity): the whole carry here (an LSTM's c and h)."""
+    return sum(x.size for x in jax.tree.leaves(self.initial_carry(1)))
+
   def hidden(self, carry: Carry) -> jax.Array:
     """The part of the carry that is the cell's output h [B, H]."""
     return carry

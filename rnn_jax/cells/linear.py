@@ -45,6 +45,12 @@ class LinearCell(Cell):
     """The part of the carry the recurrence runs on."""
     return carry
 
+  def state_size(self):
+    """The recurrence's state (not an output the carry also keeps), a
+    complex number counted as two floats."""
+    state = self.state(self.initial_carry(1))
+    return state.size * (2 if jnp.iscomplexobj(state) else 1)
+
   def outputs(self, params, hs, xp):
     del params, xp
     return hs
