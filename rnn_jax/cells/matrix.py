@@ -337,8 +337,10 @@ def causal_conv(x, w, history, mask=None, resets=None):
                                      jnp.int32),
                            jnp.cumsum(resets.astype(jnp.int32), 0)])
   now = seg[width - 1:]
-  y = sum(w[j] * jnp.where((seg[j:j + num_steps] == now)[..., None],
-                           full[j:j + num_steps], 0.0) for j in range(width))
+  window = ((lambda j: full[j:j + num_steps]) if resets is None else
+            (lambda j: jnp.where((seg[j:j + num_steps] == now)[..., None],
+                                 full[j:j + num_steps], 0.0)))
+  y = sum(w[j] * window(j) for j in range(width))
   real = (jnp.full(x.shape[1:2], num_steps) if mask is None
           else mask.sum(0))
   ends = real[None] + jnp.arange(width - 1)[:, None]  # [K - 1, B] in full
