@@ -15,6 +15,7 @@ from jax.experimental import rnn as jax_rnn
 import jax.numpy as jnp
 
 from rnn_jax import cells as cells_lib
+from rnn_jax.linear_scan import linear_scan
 
 
 def lengths_to_mask(lengths: jax.Array, num_steps: int) -> jax.Array:
@@ -58,7 +59,8 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
     scan: the form in which a cell without W_hh runs over time (cells with
       a recurrent matmul always run sequentially): 'sequential' (a scan over
       the steps), 'parallel' (a `cells.LinearCell`: associative scans within
-      blocks of `PARALLEL_BLOCK` steps; a `cells.MatrixCell`: the T x T form),
+      blocks of `linear_scan.PARALLEL_BLOCK` steps; a `cells.MatrixCell`:
+      the T x T form),
       'chunkwise' (parallel within chunks of `chunk_size` steps, the state
       passed from chunk to chunk) or 'auto' (`default_scan()`).
     chunk_size: the chunks of scan='chunkwise'.
@@ -155,99 +157,6 @@ def default_scan(cell: cells_lib.Cell) -> str:
   return 'sequential' if jax.default_backend() == 'cpu' else 'parallel'
 
 
-def _combine(earlier, later):
-  """Composes two steps h -> a h + b: first `earlier`, then `later`."""
-  a1, b1 = earlier
-  a2, b2 = later
-  return a1 * a2, a2 * b1 + b2
-
-
-def _sequential(a, b, h0, reverse):
-  """h_t = a_t h_{t-1} + b_t for every t, one step after another. Each h_t
-  overwrites b_t, which XLA then does in place: no buffer for the states
-  (a scan's outputs are zero-filled first, which at T in the thousands
-  costs a tenth of the training step)."""
-  last = a.shape[0] - 1
-
-  def body(i, carry):
-    h, out = carry
-    t = last - i if reverse else i
-    h = a[t] * h + out[t]
-    return h, out.at[t].set(h)
-  return jax.lax.fori_loop(0, last + 1, body, (h0, b))[1]
-
-
-# The parallel scan's block: associative (log2 of it deep) within blocks of
-# this many steps, all blocks at once; sequential across blocks. Its depth,
-# and so its compile time, does not grow with T.
-PARALLEL_BLOCK = 32
-
-
-def _parallel(a, b, h0, reverse, block=PARALLEL_BLOCK):
-  """`_sequential`'s result by blocks of `block` steps: each block's
-  own prefix compositions (associative scan), the state entering each block
-  (a sequential scan over the blocks' whole compositions), then both
-  combined."""
-  num_steps = a.shape[0]
-  blocks = -(-num_steps // block)
-  pad = blocks * block - num_steps  # identity steps at the end
-  a = jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1), constant_values=1)
-  b = jnp.pad(b, ((0, pad),) + ((0, 0),) * (b.ndim - 1))
-  a, b = (x.reshape(blocks, block, *x.shape[1:]) for x in (a, b))
-  a, b = jax.lax.associative_scan(_combine, (a, b), axis=1, reverse=reverse)
-  whole = 0 if reverse else -1  # the prefix that spans a whole block
-  ends = _sequential(a[:, whole], b[:, whole], h0, reverse)
-  h0 = h0[None]
-  starts = (jnp.concatenate([ends[1:], h0]) if reverse
-            else jnp.concatenate([h0, ends[:-1]]))
-  hs = b + a * starts[:, None]
-  return hs.reshape(-1, *hs.shape[2:])[:num_steps]
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
-def linear_scan(a, b, h0, reverse: bool, scan: str, chunk_size: int = 64):
-  """[T, B, H] states of h_t = a_t h_{t-1} + b_t from h0 [B, H] (t from T-1
-  down with `reverse`), by the 'sequential' scan, or the 'parallel' one in
-  blocks of `PARALLEL_BLOCK` steps ('chunkwise': of `chunk_size` steps); a,
-  b and h0 of one dtype.
-
-  Differentiated by hand: the gradient is the same recurrence run the other
-  way, lam_t = g_t + a_{t+1} lam_{t+1} with g the states' cotangents, then
-  db_t = lam_t, da_t = lam_t h_{t-1}, dh0 = a_1 lam_1 -- one more scan of
-  the same kind, and only a and the states kept for it (autodiff of the
-  scans keeps more and, measured on CPU, takes 1.5x as long).
-  """
-  return _linear_scan(a, b, h0, reverse, scan, chunk_size)
-
-
-def _linear_scan(a, b, h0, reverse, scan, chunk_size):
-  if scan == 'sequential':
-    return _sequential(a, b, h0, reverse)
-  return _parallel(a, b, h0, reverse,
-                   chunk_size if scan == 'chunkwise' else PARALLEL_BLOCK)
-
-
-def _linear_scan_fwd(a, b, h0, reverse, scan, chunk_size):
-  hs = linear_scan(a, b, h0, reverse, scan, chunk_size)
-  return hs, (a, hs, h0)
-
-
-def _linear_scan_bwd(reverse, scan, chunk_size, residuals, g):
-  a, hs, h0 = residuals
-  # Time runs the other way; a step's successor is its predecessor there.
-  shift = lambda x, edge: (jnp.concatenate([edge[None], x[:-1]]) if reverse
-                           else jnp.concatenate([x[1:], edge[None]]))
-  unshift = lambda x, edge: (jnp.concatenate([x[1:], edge[None]]) if reverse
-                             else jnp.concatenate([edge[None], x[:-1]]))
-  zeros = jnp.zeros_like(h0)
-  lam = _linear_scan(shift(a, zeros), g, zeros, not reverse, scan, chunk_size)
-  first = -1 if reverse else 0
-  return lam * unshift(hs, h0), lam, a[first] * lam[first]
-
-
-linear_scan.defvjp(_linear_scan_fwd, _linear_scan_bwd)
-
-
 def _linear_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
                 resets, perturb, carries=False, state_mask=None):
   """`run` for h_t = a_t h_{t-1} + b_t: the coefficients of every step at
@@ -273,37 +182,42 @@ def _linear_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
              jnp.where(mask[:, :, None], perturb, jnp.zeros_like(perturb)))
   hs = linear_scan(a, b, h0, reverse, scan, chunk_size)
   ys = cell.outputs(params, hs, xp)
-  if mask is not None:
+  if mask is None:
+    held = ys
+  else:
     ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
-    steps = jnp.arange(xs.shape[0])[:, None]
-    if reverse:
-      index = jax.lax.cummin(jnp.where(mask, steps, xs.shape[0]), 0,
-                             reverse=True)
-    else:
-      index = jax.lax.cummax(jnp.where(mask, steps, -1), 0)
-
-  def held(steps):
-    """The outputs the carry holds after `steps` (a slice; only those are
-    gathered): on a padded step, the output after the sequence's latest real
-    step so far (going backwards, its earliest from t on), or the initial
-    one before any."""
-    if mask is None:
-      return ys[steps]
-    i = index[steps]
-    y = jnp.take_along_axis(ys, jnp.clip(i, 0, xs.shape[0] - 1)[..., None], 0)
-    seen = (i >= 0) & (i < xs.shape[0])
-    return jnp.where(seen[..., None], y, cell.hidden(carry))
+    held = _held_outputs(ys, mask, reverse, cell.hidden(carry),
+                         every=carries)
   last = 0 if reverse else -1
-  final = cell.to_carry(hs[last], held(slice(last, last + 1 or None))[0])
-  return final, ys, (cell.to_carry(hs, held(slice(None))) if carries
-                     else None)
+  final = cell.to_carry(hs[last], held[last] if mask is None or carries
+                        else held)
+  return final, ys, cell.to_carry(hs, held) if carries else None
+
+
+def _held_outputs(ys, mask, reverse, initial, every=False):
+  """The output a carry holds after each step (`every`), else after the
+  last: on a padded step, the output after the sequence's latest real step
+  so far (going backwards, its earliest from t on), or `initial` before
+  any."""
+  num_steps = ys.shape[0]
+  steps = jnp.arange(num_steps)[:, None]
+  if reverse:
+    index = jax.lax.cummin(jnp.where(mask, steps, num_steps), 0, reverse=True)
+  else:
+    index = jax.lax.cummax(jnp.where(mask, steps, -1), 0)
+  if not every:
+    index = index[0 if reverse else -1][None]
+  y = jnp.take_along_axis(ys, jnp.clip(index, 0, num_steps - 1)[..., None], 0)
+  seen = (index >= 0) & (index < num_steps)
+  held = jnp.where(seen[..., None], y, initial)
+  return held if every else held[0]
 
 
 def _matrix_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
                 resets):
   """`run` for a `cells.MatrixCell`: the terms of every step at once, the
-  recurrence in the form `scan` (`cells.matrix.sequence`), then the outputs
-  of every step at once. Going backwards, the steps are reversed (a
+  recurrence in the form `scan` (`cells.matrix_forms.sequence`), then the
+  outputs of every step at once. Going backwards, the steps are reversed (a
   sequence's trailing padding becomes leading, which keeps the state)."""
   if not isinstance(xs.shape[0], int):  # a symbolic length (jax.export)
     scan = 'sequential'  # the form that needs no chunks
@@ -316,22 +230,14 @@ def _matrix_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
   if cell.short_conv:
     parts, conv = cell.convolve(params, parts, carry[2], run_mask, resets)
     history = (conv,)
-  state, readout = cells_lib.matrix.sequence(
+  state, readout = cells_lib.matrix_forms.sequence(
       cell.rule, cell.terms(params, parts), carry[0], form=scan,
       chunk_size=chunk_size, mask=run_mask, resets=resets)
   ys = flip(cell.output(params, readout, parts).astype(carry[1].dtype))
-  num_steps = xs.shape[0]
   if mask is None:
     return (state, ys[0 if reverse else -1], *history), ys
   ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
-  # The carry's output: that of the last real step run (or the initial one).
-  steps = jnp.arange(num_steps)[:, None]
-  last = (jnp.where(mask, steps, num_steps).min(0) if reverse
-          else jnp.where(mask, steps, -1).max(0))
-  y = jnp.take_along_axis(ys, jnp.clip(last, 0, num_steps - 1)[None, :, None],
-                          0)[0]
-  seen = (last >= 0) & (last < num_steps)
-  return (state, jnp.where(seen[:, None], y, carry[1]), *history), ys
+  return (state, _held_outputs(ys, mask, reverse, carry[1]), *history), ys
 
 
 def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,

@@ -1,6 +1,6 @@
 """The matrix-memory cells (mLSTM, GLA, DeltaNet, Gated DeltaNet, Mamba-2)
 against their papers' equations, written here again as float64 loops over
-each sequence alone that share no code with rnn_jax/cells/matrix.py; and
+each sequence alone that share no code with rnn_jax/cells/matrix*.py; and
 their three forms (sequential, parallel, chunkwise) against each other."""
 
 import chex

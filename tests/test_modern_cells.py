@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rnn_jax import cells
+from rnn_jax import linear_scan
 from rnn_jax import recurrence
 
 T, B, D, H = 7, 3, 4, 5
@@ -198,7 +199,7 @@ def test_linear_scan_and_its_backward_equal_a_loop(reverse):
   # Every form over several parallel blocks and a partial last one, with an
   # initial state: the values, and the hand-written backward against
   # autodiff of the loop (compiled once for the three forms).
-  steps = 2 * recurrence.PARALLEL_BLOCK + 5
+  steps = 2 * linear_scan.PARALLEL_BLOCK + 5
   keys = jax.random.split(jax.random.PRNGKey(0), 4)
   a = jax.random.uniform(keys[0], (steps, 2, 3), minval=0.5, maxval=1.0)
   b, weights = (jax.random.normal(k, (steps, 2, 3)) for k in keys[1:3])
@@ -216,7 +217,7 @@ def test_linear_scan_and_its_backward_equal_a_loop(reverse):
   grad = jax.jit(jax.grad(loss, (1, 2, 3)), static_argnums=0)
   want, want_grad = jax.jit(loop)(a, b, h0), grad(loop, a, b, h0)
   for scan, size in (('parallel', 0), ('sequential', 0), ('chunkwise', 24)):
-    scanned = lambda a, b, h0, s=scan, n=size: recurrence.linear_scan(
+    scanned = lambda a, b, h0, s=scan, n=size: linear_scan.linear_scan(
         a, b, h0, reverse, s, n)
     np.testing.assert_allclose(scanned(a, b, h0), want, atol=1e-5)
     chex.assert_trees_all_close(grad(scanned, a, b, h0), want_grad,

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnn_jax.cells import matrix
+from rnn_jax.cells import matrix_forms as matrix
 
 pytestmark = pytest.mark.references
 INSTALL = 'pip install -e ".[references]"'
