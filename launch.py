@@ -3,7 +3,8 @@
 uses a trained workdir: --workdir=DIR --mode=eval [--checkpoint=STEP] |
 --mode=predict [--input=TEXT | --input_file=PATH | < PATH] | --mode=export
 or a sweep of runs: [--sweep=NAME_OR_FILE | --ablation=NAME]
-[--sweep_parallel=N] [--sweep_dry_run]
+[--sweep_parallel=N] [--sweep_dry_run | --sweep_collect]
+[--sweep_launcher=local|submitit_local|slurm [--slurm_partition=P ...]]
 or the speed benchmark: --benchmark=standard|long|matrix [--workdir=DIR]
 --help [--experiment=NAME] | --helpfull: the presets and each config field's
 default, meaning and allowed values"""
@@ -19,6 +20,7 @@ from rnn_jax import distributed
 from rnn_jax import driver
 from rnn_jax import experiments
 from rnn_jax import host
+from rnn_jax import launchers
 from rnn_jax import sweeps
 from rnn_jax import training
 from rnn_jax.errors import InputError
@@ -48,7 +50,21 @@ flags.DEFINE_string('sweep', None, 'A sweep in experiments/sweeps/ or a .py '
                     '<workdir>/<run name>/.')
 flags.DEFINE_string('ablation', None, 'A named ablation in '
                     'experiments/ablations/ (a sweep with fixed plots).')
-flags.DEFINE_integer('sweep_parallel', 1, 'Runs of a sweep at once.')
+flags.DEFINE_integer('sweep_parallel', 1, 'Runs (or trials) of a sweep at '
+                     'once.')
+flags.DEFINE_enum('sweep_launcher', 'local', list(launchers.LAUNCHERS),
+                  'Where a sweep\'s runs go: local subprocesses, '
+                  'submitit_local (submitit\'s LocalExecutor) or slurm (one '
+                  'SLURM job array through submitit, requeued on '
+                  'preemption); the last two need pip install -e ".[sweeps]".')
+flags.DEFINE_bool('sweep_collect', False, 'Run nothing: write the sweep\'s '
+                  'tables and plots from what has finished.')
+flags.DEFINE_string('slurm_partition', None, 'slurm: the partition.')
+flags.DEFINE_integer('slurm_time', 60, 'slurm: minutes per task (a task '
+                     'that runs out is requeued and resumes).')
+flags.DEFINE_integer('slurm_gpus', 0, 'slurm: GPUs per task.')
+flags.DEFINE_integer('slurm_cpus', 1, 'slurm: CPUs per task.')
+flags.DEFINE_float('slurm_mem', None, 'slurm: memory per task, in GB.')
 flags.DEFINE_enum('benchmark', None, list(benchmarks.GROUPS), 'Training '
                   'speed against flax and PyTorch (benchmarks/speed.py): '
                   'writes <workdir>/benchmark.json (default workdir '
@@ -64,6 +80,12 @@ flags.DEFINE_integer('process_id', None, 'Multi-process run: this one, '
 flags.DEFINE_bool('distributed', False, 'Multi-process run on a cluster '
                   'JAX detects (SLURM, Open MPI, Cloud TPU): join it with no '
                   'further flags.')
+
+
+_SLURM_FLAGS = ('slurm_partition', 'slurm_time', 'slurm_gpus', 'slurm_cpus',
+                'slurm_mem')
+_SWEEP_FLAGS = ('sweep_parallel', 'sweep_dry_run', 'sweep_launcher',
+                'sweep_collect', *_SLURM_FLAGS)
 
 
 def _first_paragraph(doc: str | None) -> str:
@@ -82,7 +104,8 @@ def _help(experiment: str | None, full: bool) -> str:
   lines += ['', 'flags:']
   for flag in ('experiment', 'preset', 'workdir', 'mode', 'checkpoint',
                'input', 'input_file', 'sweep', 'ablation', 'sweep_parallel',
-               'sweep_dry_run', 'benchmark', 'coordinator_address',
+               'sweep_dry_run', 'sweep_launcher', 'sweep_collect',
+               *_SLURM_FLAGS, 'benchmark', 'coordinator_address',
                'num_processes', 'process_id', 'distributed'):
     lines.append(f'  --{flag}: {FLAGS[flag].help}')
   lines += ['', 'train.max_steps > 0 stops a run early; the learning-rate '
@@ -153,6 +176,9 @@ def main(argv):
     return _benchmark(overrides)
   if FLAGS.sweep or FLAGS.ablation:
     return _sweep(overrides)
+  for flag in _SWEEP_FLAGS:
+    if FLAGS[flag].present:
+      raise InputError(f'--{flag} is for a sweep (--sweep or --ablation)')
   if FLAGS.mode != 'train':
     workdir = FLAGS.workdir or (FLAGS.preset and os.path.join('workdirs',
                                                               FLAGS.preset))
@@ -252,6 +278,16 @@ def _sweep(overrides) -> int:
                 else ('ablations', FLAGS.ablation))
   if FLAGS.sweep_parallel < 1:
     raise InputError(f'--sweep_parallel={FLAGS.sweep_parallel}: must be >= 1')
+  if FLAGS.sweep_launcher != 'slurm':
+    for flag in _SLURM_FLAGS:
+      if FLAGS[flag].present:
+        raise InputError(f'--{flag} is for --sweep_launcher=slurm')
+  for flag in ('slurm_time', 'slurm_cpus'):
+    if FLAGS[flag].value < 1:
+      raise InputError(f'--{flag}={FLAGS[flag].value}: must be >= 1')
+  if FLAGS.slurm_gpus < 0 or (FLAGS.slurm_mem is not None
+                              and FLAGS.slurm_mem <= 0):
+    raise InputError('--slurm_gpus must be >= 0 and --slurm_mem > 0')
   module = experiments.get_sweep(name, kind)
   title = f'{kind[:-1]} {os.path.basename(name)}'
   plan = sweeps.make_plan(
@@ -263,9 +299,17 @@ def _sweep(overrides) -> int:
   if FLAGS.sweep_dry_run:
     flag = (f'--sweep={os.path.abspath(name) if name.endswith(".py") else name}'
             if FLAGS.sweep else f'--ablation={name}')
-    print('\n'.join(sweeps.dry_run_lines(plan, workdir, flag)))
+    print('\n'.join(sweeps.dry_run_lines(plan, workdir, [flag])))
     return 0
-  sweeps.run(plan, workdir, FLAGS.sweep_parallel)
+  if FLAGS.sweep_collect:
+    if not os.path.isdir(workdir):
+      raise InputError(f'--sweep_collect: no sweep in {workdir}')
+    sweeps.collect(plan, workdir)
+  elif sweeps.run(plan, workdir, FLAGS.sweep_parallel, FLAGS.sweep_launcher,
+                  launchers.Slurm(FLAGS.slurm_partition, FLAGS.slurm_time,
+                                  FLAGS.slurm_gpus, FLAGS.slurm_cpus,
+                                  FLAGS.slurm_mem)) is None:
+    return 0  # submitted to SLURM
   with open(os.path.join(workdir, 'results.md')) as f:
     print(f.read())
   return 0

@@ -107,27 +107,32 @@ def load(workdir: str, step: int | None = None,
 
 def sweep(name: str, workdir: str, *, experiment: str | None = None,
           preset: str | None = None, overrides: dict[str, Any] | None = None,
-          parallel: int = 1) -> list[dict[str, Any]]:
+          parallel: int = 1, launcher: str = 'local'
+          ) -> list[dict[str, Any]]:
   """Runs a sweep (a name in experiments/sweeps/ or ablations/, or a .py
-  file declaring one) as `launch.py --sweep` does: each unfinished point a
-  run in <workdir>/<run name>/, `parallel` at a time; writes results.md,
-  results.csv and the plots, and returns the table's rows."""
+  file declaring one) as `launch.py --sweep` does: each unfinished point (or
+  trial of a search) a run in <workdir>/<run name>/, `parallel` at a time on
+  `launcher` ('local' or 'submitit_local'); writes results.md, results.csv
+  and the plots, and returns the table's rows."""
   from rnn_jax import sweeps  # pylint: disable=g-import-not-at-top
   experiments = _experiments()
   kind = 'ablations' if name in experiments.sweep_names('ablations') else 'sweeps'
-  launcher = os.path.join(os.path.dirname(os.path.dirname(
+  launch = os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), 'launch.py')
-  if not os.path.isfile(launcher):
-    raise InputError(f'a sweep runs its points with {launcher}, which is '
+  if not os.path.isfile(launch):
+    raise InputError(f'a sweep runs its points with {launch}, which is '
                      'not there: install rnn_jax from its checkout (pip '
                      'install -e .)')
   if parallel < 1:
     raise InputError(f'parallel={parallel}: must be >= 1')
+  if launcher not in ('local', 'submitit_local'):
+    raise InputError(f'launcher={launcher!r}: local or submitit_local (a '
+                     'SLURM sweep is submitted with launch.py)')
   plan = sweeps.make_plan(
       experiments.get_sweep(name, kind), title=f'{kind[:-1]} {name}',
-      experiment=experiment, preset=preset, launcher=launcher,
+      experiment=experiment, preset=preset, launcher=launch,
       cli={k: sweeps.as_text(v) for k, v in (overrides or {}).items()})
-  return sweeps.run(plan, workdir, parallel)
+  return sweeps.run(plan, workdir, parallel, launcher)
 
 
 class Trained:

@@ -21,15 +21,16 @@ read off its overrides (`clip_norm=1.0`). A finished point (summary.json
 present) is skipped, an unfinished one resumes from its checkpoints, so
 rerunning a sweep, or running its dry-run lines in any order followed by the
 final collecting line, yields the same `results.csv` / `results.md` and plots.
+
+A module may declare a search (SPACE, TRIALS, OBJECTIVE: rnn_jax/search.py)
+instead of GRID or ZIP. Either runs on any launcher (rnn_jax/launchers.py).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import dataclasses
 import itertools
-import json
 import math
 import os
 import re
@@ -39,7 +40,9 @@ import sys
 import time
 from typing import Any, Callable
 
+from rnn_jax import launchers
 from rnn_jax import metrics as metrics_lib
+from rnn_jax import search as search_lib
 from rnn_jax.errors import InputError
 
 
@@ -63,6 +66,7 @@ class Plan:
   curves: tuple[str, ...]
   launcher: str               # path of launch.py
   plot: Callable[[list[dict], str], None] | None = None
+  search: search_lib.Search | None = None   # then `points` is empty
 
   def base_flags(self) -> list[str]:
     return [f'--experiment={self.experiment}'] + (
@@ -132,8 +136,10 @@ def make_plan(module, *, title: str, experiment: str | None,
     raise InputError(f'{title} is not declared for --experiment={experiment}'
                      f' (only {", ".join(bases)})')
   base_preset, base_overrides = bases[experiment]
-  swept = grid_points(getattr(module, 'GRID', None),
-                      getattr(module, 'ZIP', None), title)
+  search = search_lib.declared(module, title)
+  swept = (search_lib.examples(search) if search else
+           grid_points(getattr(module, 'GRID', None),
+                       getattr(module, 'ZIP', None), title))
   both = sorted(set(swept[0]) & set(cli))
   if both:
     raise InputError(f'--config.{both[0]} is swept by {title}; it cannot '
@@ -144,17 +150,21 @@ def make_plan(module, *, title: str, experiment: str | None,
   if len(set(names)) != len(names):
     raise InputError(f'{title}: two points share a run name; the swept '
                      'values repeat')
+  metrics = tuple(getattr(module, 'METRICS', None)
+                  or experiments.get_experiment(experiment).SWEEP_METRICS)
   plan = Plan(title=title, experiment=experiment,
               preset=preset or base_preset, shared=shared, cli=dict(cli),
-              points=[Point(n, p) for n, p in zip(names, swept)],
-              metrics=tuple(getattr(module, 'METRICS', None)
-                            or experiments.get_experiment(
-                                experiment).SWEEP_METRICS),
+              points=[] if search else [Point(n, p)
+                                        for n, p in zip(names, swept)],
+              metrics=(tuple(dict.fromkeys((search.objective, *metrics)))
+                       if search else metrics),
               curves=tuple(getattr(module, 'CURVES', ())),
-              launcher=launcher, plot=getattr(module, 'plot', None))
-  for point in plan.points:
+              launcher=launcher, plot=getattr(module, 'plot', None),
+              search=search)
+  for overrides in swept:  # a search: each end of every range
     experiments.check_run(plan.experiment, plan.preset,
-                          {**shared, **point.overrides})
+                          {**shared, **{k: as_text(v)
+                                        for k, v in overrides.items()}})
   return plan
 
 
@@ -162,51 +172,86 @@ def make_plan(module, *, title: str, experiment: str | None,
 # Running.
 
 
-def dry_run_lines(plan: Plan, workdir: str, sweep_flag: str) -> list[str]:
-  """One shell line per point, then the line that collects the results
-  (every point being finished, it only writes the tables and plots)."""
+def dry_run_lines(plan: Plan, workdir: str, sweep_flags: list[str]
+                  ) -> list[str]:
+  """One shell line per point, then the line that collects the results.
+  A search's trials are drawn as it goes: its line is the sweep itself, to
+  run in as many processes (on machines sharing the workdir) as wanted."""
   workdir = os.path.abspath(workdir)
-  lines = [shlex.join(plan.command(p, workdir)) for p in plan.points]
-  collect = [sys.executable, plan.launcher, *plan.base_flags(), sweep_flag,
-             f'--workdir={workdir}']
-  return lines + [shlex.join(collect + [f'--config.{k}={v}'
-                                        for k, v in plan.cli.items()])]
+  sweep = ([sys.executable, plan.launcher, *plan.base_flags(), *sweep_flags,
+            f'--workdir={workdir}']
+           + [f'--config.{k}={v}' for k, v in plan.cli.items()])
+  if plan.search:
+    lines = [f'# each process running the next line takes trials until the '
+             f'study holds {plan.search.trials}', shlex.join(sweep)]
+  else:
+    lines = [shlex.join(plan.command(p, workdir)) for p in plan.points]
+  return lines + [shlex.join(sweep + ['--sweep_collect'])]
 
 
-def _summary(run_dir: str) -> dict | None:
-  path = os.path.join(run_dir, 'summary.json')
-  if not os.path.isfile(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+@dataclasses.dataclass(frozen=True)
+class PointTask(launchers.Task):
+  """Runs one grid point; its output goes to <run>/output.log."""
+  plan: Plan
+  point: Point
+  workdir: str
 
+  @property
+  def log_dir(self) -> str:
+    return os.path.join(self.workdir, self.point.name)
 
-def run(plan: Plan, workdir: str, parallel: int = 1) -> list[dict]:
-  """Runs the unfinished points, `parallel` processes at a time; each
-  one's output goes to <run>/output.log. Returns the collected rows."""
-  os.makedirs(workdir, exist_ok=True)
-  todo = [p for p in plan.points
-          if _summary(os.path.join(workdir, p.name)) is None]
-  done = len(plan.points) - len(todo)
-  if done:
-    print(f'{plan.title}: {done} of {len(plan.points)} runs already '
-          f'finished in {workdir}', flush=True)
-
-  def one(point: Point) -> tuple[Point, int, float]:
-    run_dir = os.path.join(workdir, point.name)
+  def __call__(self) -> str:
+    run_dir = os.path.join(self.workdir, self.point.name)
     os.makedirs(run_dir, exist_ok=True)
     start = time.time()
     with open(os.path.join(run_dir, 'output.log'), 'a') as log:
-      code = subprocess.call(plan.command(point, workdir), stdout=log,
-                             stderr=subprocess.STDOUT)
-    return point, code, time.time() - start
+      code = subprocess.call(self.plan.command(self.point, self.workdir),
+                             stdout=log, stderr=subprocess.STDOUT)
+    status = 'finished' if code == 0 else f'failed (exit {code})'
+    return f'{self.point.name}: {status} in {time.time() - start:.0f} s'
 
-  with concurrent.futures.ThreadPoolExecutor(max(1, parallel)) as pool:
-    for i, (point, code, seconds) in enumerate(
-        pool.map(one, todo) if parallel > 1 else map(one, todo), 1):
-      status = 'finished' if code == 0 else f'failed (exit {code})'
-      print(f'[{done + i}/{len(plan.points)}] {point.name}: {status} in '
-            f'{seconds:.0f} s', flush=True)
+
+@dataclasses.dataclass(frozen=True)
+class TrialTask(launchers.Task):
+  """Runs the next trial of a search (rnn_jax/search.py)."""
+  plan: Plan
+  workdir: str
+
+  def __call__(self) -> str:
+    return (search_lib.run_trial(self.plan, self.workdir)
+            or f'the study already holds {self.plan.search.trials} trials')
+
+
+def run(plan: Plan, workdir: str, parallel: int = 1, launcher: str = 'local',
+        slurm: launchers.Slurm | None = None) -> list[dict] | None:
+  """Runs what is unfinished, `parallel` at a time, on `launcher`, and
+  returns the collected rows; for `slurm`, submits it and returns None."""
+  launchers.check(launcher)
+  if plan.search:
+    search_lib.optuna()
+    search_lib.check_workdir(plan.search, workdir)
+  os.makedirs(workdir, exist_ok=True)
+  portable = dataclasses.replace(plan, plot=None)  # pickled for submitit
+  if plan.search:
+    done, total = search_lib.finished(plan.search, workdir), plan.search.trials
+    tasks = [TrialTask(portable, workdir)] * max(0, total - done)
+    unit = 'trials'
+  else:
+    tasks = [PointTask(portable, p, workdir) for p in plan.points
+             if search_lib.summary(os.path.join(workdir, p.name)) is None]
+    done, total, unit = (len(plan.points) - len(tasks), len(plan.points),
+                         'runs')
+  if done:
+    print(f'{plan.title}: {done} of {total} {unit} already finished in '
+          f'{workdir}', flush=True)
+  job = launchers.execute(tasks, launcher, parallel=parallel, workdir=workdir,
+                          title=plan.title, slurm=slurm)
+  if launcher == 'slurm':
+    if job:
+      print(f'{plan.title}: submitted {len(tasks)} tasks as SLURM job array '
+            f'{job} (logs in {os.path.join(workdir, "submitit")}); once they '
+            'end, write the tables with --sweep_collect', flush=True)
+    return None
   return collect(plan, workdir)
 
 
@@ -216,7 +261,7 @@ def run(plan: Plan, workdir: str, parallel: int = 1) -> list[dict]:
 
 def _status(summary: dict | None, run_dir: str) -> str:
   if summary is None:
-    return 'failed' if os.path.isdir(run_dir) else 'not run'
+    return 'unfinished' if os.path.isdir(run_dir) else 'not run'
   loss = summary.get('train/loss')
   if summary.get('stopped') or loss is None or not math.isfinite(loss):
     return 'diverged'
@@ -225,27 +270,31 @@ def _status(summary: dict | None, run_dir: str) -> str:
 
 def collect(plan: Plan, workdir: str) -> list[dict]:
   """Writes results.csv (every scalar of each summary), results.md (the
-  swept fields, status, the sweep's metrics, wall time) and the plots."""
-  rows, scalars = [], []
-  for point in plan.points:
-    run_dir = os.path.join(workdir, point.name)
-    summary = _summary(run_dir)
-    row = {'run': point.name, **point.overrides,
-           'status': _status(summary, run_dir)}
-    for key, value in (summary or {}).items():
-      if isinstance(value, (int, float)) or value is None:
-        row[key] = value
-        if key not in scalars:
-          scalars.append(key)
-    rows.append(row)
-  swept = list(plan.points[0].overrides)
-  columns = ['run'] + swept + ['status'] + sorted(scalars)
+  swept fields, status, the sweep's metrics, wall time) and the plots. A
+  search's rows are its trials, with Optuna's state as the status."""
+  if plan.search:
+    rows = search_lib.rows(plan, workdir)
+    swept = list(plan.search.space)
+  else:
+    rows = []
+    for point in plan.points:
+      run_dir = os.path.join(workdir, point.name)
+      summary = search_lib.summary(run_dir)
+      rows.append({'run': point.name, **point.overrides,
+                   'status': _status(summary, run_dir),
+                   **{k: v for k, v in (summary or {}).items()
+                      if isinstance(v, (int, float)) or v is None}})
+    swept = list(plan.points[0].overrides)
+  fixed = ['run', *swept, 'status']
+  scalars = sorted({k for row in rows for k in row} - set(fixed))
   with open(os.path.join(workdir, 'results.csv'), 'w', newline='') as f:
-    writer = csv.DictWriter(f, columns, restval='')
+    writer = csv.DictWriter(f, fixed + scalars, restval='')
     writer.writeheader()
     writer.writerows(rows)
   _write_markdown(plan, rows, swept, os.path.join(workdir, 'results.md'))
-  _plot(plan, rows, swept, workdir)
+  _plot(plan, rows, [] if plan.search else swept, workdir)
+  if plan.search:
+    search_lib.plot(plan, workdir, os.path.join(workdir, 'plots'))
   if plan.plot is not None:
     plan.plot(rows, workdir)
   return rows
@@ -262,12 +311,20 @@ def _format(value) -> str:
 
 
 def _write_markdown(plan: Plan, rows, swept, path):
-  columns = swept + ['status'] + list(plan.metrics) + ['wall_seconds']
+  columns = (['run'] if plan.search else []) + swept + ['status'] + list(
+      plan.metrics) + ['wall_seconds']
   fixed = ' '.join(f'--config.{k}={v}' for k, v in plan.shared.items())
   lines = [f'# {plan.title}', '',
            f'`{" ".join(plan.base_flags())}'
-           + (f' {fixed}' if fixed else '') + '`', '',
-           '| ' + ' | '.join(columns) + ' |',
+           + (f' {fixed}' if fixed else '') + '`', '']
+  if plan.search:
+    pruner = (plan.search.pruner if isinstance(plan.search.pruner, str)
+              else type(plan.search.pruner).__name__)
+    lines += [f'Search: {len(rows)} of {plan.search.trials} trials, TPE '
+              f'(seed {plan.search.seed}), pruner {pruner}, '
+              f'{plan.search.direction} {plan.search.objective}; '
+              f'{search_lib.best_line(plan, rows)}', '']
+  lines += ['| ' + ' | '.join(columns) + ' |',
            '|' + '---|' * len(columns)]
   for row in rows:
     lines.append('| ' + ' | '.join(_format(row.get(c)) for c in columns)
@@ -277,12 +334,7 @@ def _write_markdown(plan: Plan, rows, swept, path):
 
 
 def _curve(run_dir: str, key: str) -> list[tuple[int, float]]:
-  path = os.path.join(run_dir, 'metrics.jsonl')
-  if not os.path.isfile(path):
-    return []
-  with open(path) as f:
-    records = [json.loads(line) for line in f if line.strip()]
-  return [(r['step'], r[key]) for r in records
+  return [(r['step'], r[key]) for r in search_lib.records(run_dir)
           if r.get(key) is not None and math.isfinite(r[key])]
 
 

@@ -49,8 +49,8 @@ os.environ['XLA_FLAGS'] = ' '.join(filter(None, [
 
 # The files of the longest tests, run first: with one worker per core the
 # suite ends when its last long test does, so none should start at the end.
-_LONG_FIRST = ('test_workdir.py', 'test_sweeps.py', 'test_distributed.py',
-               'test_presets.py', 'test_seq2seq.py')
+_LONG_FIRST = ('test_search.py', 'test_workdir.py', 'test_sweeps.py',
+               'test_distributed.py', 'test_presets.py', 'test_seq2seq.py')
 
 
 def pytest_collection_modifyitems(items):
