@@ -84,7 +84,10 @@ class ClassifyTask(training.SentenceTask):
     self.model = models.Classifier(
         vocab_size=len(vocab), num_classes=self.num_classes,
         unk_id=vocab.unk_id, **vectors.module_fields(config.model))
-    self.coverage = None  # of the pretrained embeddings, once read
+    self.pretrained = vectors.make(
+        config.model, vocab.itos,
+        {w for split_pairs in (pairs or {}).values()
+         for text, _ in split_pairs for w in labelled.words(text, dc)})
     self.pad = vocab.stoi[vocab_lib.PAD]
     self.data, self.batches = {}, {}
     for split, split_pairs in (pairs or {}).items():
@@ -95,13 +98,15 @@ class ClassifyTask(training.SentenceTask):
   def add_split(self, split: str, pairs):
     """Encodes and batches (text, label) pairs ('' for no label)."""
     dc = self.config.data
-    self.data[split] = data = labelled.Encoded(pairs, self.vocabs, dc)
+    self.data[split] = data = labelled.Encoded(pairs, self.vocabs, dc,
+                                               self.pretrained, split)
     if data.ids:
       self.batches[split] = pipelines.BucketedBatches(
           data.ids, data.labels,
           dc.batch_size if split == 'train' else dc.eval_batch_size,
           pad_id=self.pad, seed=self.config.seed,
-          bucket_width=dc.bucket_width, max_length=dc.max_length)
+          bucket_width=dc.bucket_width, max_length=dc.max_length,
+          vectors=self.pretrained)
 
   def describe(self) -> str:
     return (f'{self.config.data.name}: vocab {len(self.vocabs["vocab"])}, '
@@ -110,15 +115,17 @@ class ClassifyTask(training.SentenceTask):
 
   def init_params(self, rng):
     batch = self.batches['train'].batch(0, 0)
-    params = self.model.init(rng, batch['tokens'], batch['lengths'])['params']
-    params, self.coverage = vectors.initialise(params, self.config.model,
-                                               self.vocabs['vocab'].itos)
+    params = self.model.init(rng, batch['tokens'], batch['lengths'],
+                             batch.get('vectors'))['params']
+    if self.pretrained:
+      params = self.pretrained.initialise(params)
     return params
 
   def logits(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}
     return self.model.apply({'params': params}, batch['tokens'],
-                            batch['lengths'], train=train, rngs=rngs)
+                            batch['lengths'], batch.get('vectors'),
+                            train=train, rngs=rngs)
 
   def loss(self, params, batch, carry, rng, train):
     logits = self.logits(params, batch, rng, train)
@@ -161,7 +168,8 @@ class Classification(experiment.Experiment):
     """Each row's class probabilities [C]."""
     del rng
     return np.asarray(task.probabilities(
-        params, {k: batch[k] for k in ('tokens', 'lengths')}))
+        params, {k: batch[k] for k in ('tokens', 'lengths', 'vectors')
+                 if k in batch}))
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""
@@ -196,7 +204,7 @@ class Classification(experiment.Experiment):
         plots.confusion(
             os.path.join(directory, 'plots', f'confusion_{split}.png'),
             confusion, names, f'{task.config.data.name} {split}')
-    return vectors.summary(task.coverage)
+    return vectors.summary(task.pretrained)
 
   def exports(self, task: ClassifyTask, params) -> dict:
     """`predict`: probabilities of padded ids (models.classifier)."""

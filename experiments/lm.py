@@ -124,7 +124,7 @@ class LMTask:
     self.vocab = self.vocabs['vocab']
     self.model = make_model(config, len(self.vocab))
     self.steps_per_epoch = 0
-    self.coverage = None  # of the pretrained embeddings, once read
+    self.pretrained = vectors.make(config.model, self.vocab.itos)
     self.reset_carry_every_batch = dc.partition == 'random'
     if tokens is None:  # predict mode
       return
@@ -151,8 +151,8 @@ class LMTask:
     # enough (a full batch only costs time and memory).
     tokens = jnp.zeros((1, 1), jnp.int32)
     params = self.model.init(rng, tokens, self.model.initial_carry(1))['params']
-    params, self.coverage = vectors.initialise(params, self.config.model,
-                                               self.vocab.itos)
+    if self.pretrained:
+      params = self.pretrained.initialise(params)
     return params
 
   def initial_carry(self, split):
@@ -268,7 +268,7 @@ class LanguageModelling(experiment.Experiment):
                 encoding='utf-8') as f:
         f.write(f'# prefix={gc.prefix!r} temperature={gc.temperature} '
                 f'top_k={gc.top_k} top_p={gc.top_p}\n{text}\n')
-    return vectors.summary(task.coverage)
+    return vectors.summary(task.pretrained)
 
   def predict(self, task, params, lines) -> list[dict]:
     """Each prefix continued (config.generate says how): {'text'}, printed

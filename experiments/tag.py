@@ -74,7 +74,8 @@ FIELDS = {
 }
 
 
-_INPUTS = ('tokens', 'lengths', 'features', 'chars', 'char_lengths')
+_INPUTS = ('tokens', 'lengths', 'features', 'chars', 'char_lengths',
+           'vectors')
 
 
 class TagTask(training.SentenceTask):
@@ -97,7 +98,10 @@ class TagTask(training.SentenceTask):
             len(v) for v in tagged.feature_vocabs(self.vocabs, dc)),
         char_vocab_size=len(self.vocabs['chars']) if m.char_hidden_size else 0,
         unk_id=words.unk_id, **vectors.module_fields(m))
-    self.coverage = None  # of the pretrained embeddings, once read
+    self.pretrained = vectors.make(
+        m, words.itos, {tagged.normalize_word(w, config.data)
+                        for split_sentences in (sentences or {}).values()
+                        for ws, _, _ in split_sentences for w in ws})
     self.scheme = metrics.chunk_scheme(self.tags.itos)
     self.pad = words.stoi[vocab_lib.PAD]
     self.data, self.batches = {}, {}
@@ -110,14 +114,15 @@ class TagTask(training.SentenceTask):
   def add_split(self, split: str, sentences):
     """Encodes and batches [(words, tags, feature columns)]."""
     dc = self.config.data
-    self.data[split] = d = tagged.Encoded(sentences, self.vocabs, dc)
+    self.data[split] = d = tagged.Encoded(sentences, self.vocabs, dc,
+                                          self.pretrained, split)
     self.batches[split] = pipelines.TaggedBatches(
         d.ids, d.tags,
         dc.batch_size if split == 'train' else dc.eval_batch_size,
         pad_id=self.pad, features=d.features,
         chars=d.chars if self.config.model.char_hidden_size else None,
         max_word_length=dc.max_word_length, seed=self.config.seed,
-        bucket_width=dc.bucket_width)
+        bucket_width=dc.bucket_width, vectors=self.pretrained)
 
   def describe(self) -> str:
     dc = self.config.data
@@ -133,8 +138,8 @@ class TagTask(training.SentenceTask):
   def init_params(self, rng):
     params = self.model.init(rng, **self.inputs(
         self.batches['train'].batch(0, 0)))['params']
-    params, self.coverage = vectors.initialise(params, self.config.model,
-                                               self.vocabs['vocab'].itos)
+    if self.pretrained:
+      params = self.pretrained.initialise(params)
     return params
 
   def emissions(self, params, batch, rng=None, train=False):
@@ -221,7 +226,7 @@ class Tagging(experiment.Experiment):
           for w, g, p in zip(words, gold, guess):
             f.write(f'{w.replace(" ", "_")} {names[g]} {names[p]}\n')
           f.write('\n')
-    return vectors.summary(task.coverage)
+    return vectors.summary(task.pretrained)
 
   def exports(self, task: TagTask, params) -> dict:
     """`predict`: tag ids of padded word ids (models.tagger)."""

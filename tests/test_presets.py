@@ -4,6 +4,7 @@ job in test_launch.py, a classifier in test_classify.py's TREC test, a
 seq2seq model in test_seq2seq.py's fra_eng test; the tagger's outputs in
 test_tag.py and test_workdir.py.)"""
 
+import importlib.util
 import os
 
 import jax
@@ -16,6 +17,7 @@ from rnn_jax import distributed
 from rnn_jax import driver
 from rnn_jax import optim
 from rnn_jax import steps
+from rnn_jax.data import vectors
 
 # A raw file each dataset needs, to skip a preset whose data is absent.
 RAW = {'timemachine': 'timemachine/timemachine.txt', 'ptb': 'ptb/ptb.train.txt',
@@ -39,6 +41,9 @@ def _preset(name):
   module = experiments.get_preset(name)
   config = module.get_config()
   config.preset = name
+  named = vectors.NAMED.get(config.model.get('pretrained_embeddings'))
+  if named and importlib.util.find_spec(named.module) is None:
+    pytest.skip(f'{named.package} is not installed ({vectors.INSTALL})')
   relpath = RAW[config.data.name]
   if relpath and not os.path.isfile(os.path.join(os.environ['RNN_JAX_RAW_DATA'], relpath)):
     pytest.skip(f'raw data {relpath} absent from RNN_JAX_RAW_DATA')

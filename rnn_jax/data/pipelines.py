@@ -242,12 +242,14 @@ class BucketedBatches:
   within windows of `sort_window` batches, and the batches dealt out in a
   random order -- a pure function of (seed, epoch, index). Every epoch has
   ceil(N / B) batches; the last one is completed with weight-0 rows.
+  With `vectors` (a `vectors.Pretrained`), a batch also has `vectors`
+  [B, L, d], the pretrained vector of each token id past the vocabulary.
   """
 
   def __init__(self, seqs: Sequence[np.ndarray], labels: Sequence[int],
                batch_size: int, *, pad_id: int, seed: int = 0,
                bucket_width: int = 8, max_length: int = 0,
-               sort_window: int = 50):
+               sort_window: int = 50, vectors=None):
     if not seqs:
       raise InputError('no sentences to batch')
     self.seqs = [np.asarray(s, np.int32) for s in seqs]
@@ -255,7 +257,7 @@ class BucketedBatches:
     self.lengths = np.array([len(s) for s in self.seqs])
     self.batch_size, self.pad_id, self.seed = batch_size, pad_id, seed
     self.bucket_width, self.max_length = bucket_width, max_length
-    self.sort_window = sort_window
+    self.sort_window, self.vectors = sort_window, vectors
     self.steps_per_epoch = -(-len(self.seqs) // batch_size)
     self._epoch, self._order = None, None
 
@@ -265,8 +267,11 @@ class BucketedBatches:
     return min(rounded, self.max_length) if self.max_length else rounded
 
   def _make(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-    return pad_batch([self.seqs[r] for r in rows], self.labels[rows],
-                     self.batch_size, self._padded_length(rows), self.pad_id)
+    batch = pad_batch([self.seqs[r] for r in rows], self.labels[rows],
+                      self.batch_size, self._padded_length(rows), self.pad_id)
+    if self.vectors is not None:
+      batch['vectors'] = self.vectors.gather(batch['tokens'])
+    return batch
 
   def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
     if self._epoch != epoch:
@@ -350,10 +355,11 @@ class TaggedBatches(BucketedBatches):
 
   def __init__(self, words, tags, batch_size: int, *, pad_id: int,
                features=None, chars=None, max_word_length: int = 20,
-               seed: int = 0, bucket_width: int = 8, sort_window: int = 50):
+               seed: int = 0, bucket_width: int = 8, sort_window: int = 50,
+               vectors=None):
     super().__init__(words, np.zeros(len(words), np.int32), batch_size,
                      pad_id=pad_id, seed=seed, bucket_width=bucket_width,
-                     sort_window=sort_window)
+                     sort_window=sort_window, vectors=vectors)
     self.tags = [np.asarray(t, np.int32) for t in tags]
     self.features = features
     self.chars = chars

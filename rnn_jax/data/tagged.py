@@ -144,12 +144,17 @@ def parse_inputs(lines: list[str], dc, placeholder_tag: str) -> list:
 
 
 class Encoded:
-  """A split's sentences as ids, with the original words kept."""
+  """A split's sentences as ids, with the original words kept. With
+  `pretrained` (a `vectors.Pretrained`), a word outside the vocabulary that
+  has a vector gets its id there."""
 
-  def __init__(self, sentences, vocabs, dc):
+  def __init__(self, sentences, vocabs, dc, pretrained=None, split=''):
     self.words = [ws for ws, _, _ in sentences]
-    self.ids = [vocabs['vocab'].encode(normalize_word(w, dc) for w in ws)
-                for ws in self.words]
+    keys = [[normalize_word(w, dc) for w in ws] for ws in self.words]
+    if pretrained is None:
+      self.ids = [vocabs['vocab'].encode(ws) for ws in keys]
+    else:   # words outside the vocabulary may have vectors
+      self.ids = pretrained.encode(split, keys, vocabs['vocab'])
     tag_ids = vocabs['tags'].stoi
     unknown = sorted({t for _, ts, _ in sentences for t in ts} - set(tag_ids))
     if unknown:

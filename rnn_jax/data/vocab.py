@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -43,10 +43,16 @@ class Vocab:
   def unk_id(self) -> int | None:
     return self.stoi.get(UNK)
 
-  def encode(self, tokens: Iterable[str]) -> np.ndarray:
+  def encode(self, tokens: Iterable[str],
+             extra: Mapping[str, int] | None = None) -> np.ndarray:
+    """Each token's id; a token outside the vocabulary gets its id in
+    `extra` if there, else <unk>'s."""
     unk = self.unk_id
     if unk is None:
       return np.array([self.stoi[t] for t in tokens], np.int32)
+    if extra:
+      return np.array([self.stoi.get(t, extra.get(t, unk)) for t in tokens],
+                      np.int32)
     return np.array([self.stoi.get(t, unk) for t in tokens], np.int32)
 
   def decode(self, ids: Iterable[int]) -> list[str]:

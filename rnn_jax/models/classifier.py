@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from rnn_jax import layers
 from rnn_jax import recurrence
-from rnn_jax.models.common import padded_ids, word_dropout
+from rnn_jax.models.common import embed_words, padded_ids, word_dropout
 
 
 READOUTS = ('last', 'mean', 'max', 'attention')
@@ -46,8 +46,10 @@ class Classifier(layers.StackFields, kw_only=True):
     return self.make_stack(time_major=True, parent=parent)
 
   @nn.compact
-  def __call__(self, tokens, lengths, *, train: bool = False):
-    """tokens [B, T] int, lengths [B] -> logits [B, num_classes]."""
+  def __call__(self, tokens, lengths, vectors=None, *, train: bool = False):
+    """tokens [B, T] int, lengths [B], vectors [B, T, embed_size]
+    (pretrained vectors of the ids past the vocabulary:
+    `common.embed_words`) -> logits [B, num_classes]."""
     chex.assert_rank(tokens, 2)
     if self.readout not in READOUTS:
       raise ValueError(f'readout must be one of {READOUTS}')
@@ -55,7 +57,8 @@ class Classifier(layers.StackFields, kw_only=True):
     tokens = tokens.T
     if train:
       tokens = word_dropout(self, tokens, self.word_dropout, self.unk_id)
-    xs = nn.Embed(self.vocab_size, self.embed_size, name='embed')(tokens)
+    xs = embed_words(nn.Embed(self.vocab_size, self.embed_size, name='embed'),
+                     tokens, self.unk_id, vectors)
     xs = layers.dropout(self.embed_dropout, self.variational)(
         xs, deterministic=not train)
     stack = self._stack(parent=self)

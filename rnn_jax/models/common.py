@@ -1,5 +1,5 @@
 """What the models share: initialisers, mixed-precision dense layers,
-word dropout."""
+word dropout, word embeddings with pretrained vectors past the vocabulary."""
 
 from __future__ import annotations
 
@@ -31,6 +31,18 @@ def word_dropout(module: nn.Module, tokens, rate: float, unk_id: int):
     return tokens
   drop = jax.random.bernoulli(module.make_rng('dropout'), rate, tokens.shape)
   return jnp.where(drop, unk_id, tokens)
+
+
+def embed_words(embed: nn.Embed, tokens, unk_id: int, vectors=None):
+  """tokens [T, B] -> [T, B, d]: `embed`'s rows; an id past its table reads
+  its vector in `vectors` [B, T, d] (`vectors.Pretrained.gather`) instead,
+  or the row of `unk_id` when `vectors` is None."""
+  inside = tokens < embed.num_embeddings
+  xs = embed(jnp.where(inside, tokens, unk_id))
+  if vectors is None:
+    return xs
+  return jnp.where(inside[..., None], xs,
+                   jnp.swapaxes(vectors, 0, 1).astype(xs.dtype))
 
 
 def padded_ids(ids: str, pad_id: int) -> tuple[tuple, list[dict]]:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from rnn_jax import crf as crf_lib
 from rnn_jax import layers
 from rnn_jax import recurrence
-from rnn_jax.models.common import word_dropout
+from rnn_jax.models.common import embed_words, word_dropout
 
 
 class Tagger(layers.StackFields, kw_only=True):
@@ -76,15 +76,17 @@ class Tagger(layers.StackFields, kw_only=True):
     return jnp.swapaxes(states.reshape(b, t, -1), 0, 1)
 
   def __call__(self, tokens, lengths, features=None, chars=None,
-               char_lengths=None, *, train: bool = False):
+               char_lengths=None, vectors=None, *, train: bool = False):
     """tokens [B, T], lengths [B], features [B, T, F], chars [B, T, L],
-    char_lengths [B, T] -> emission scores [B, T, num_tags]."""
+    char_lengths [B, T], vectors [B, T, embed_size] (pretrained vectors of
+    the ids past the vocabulary: `common.embed_words`) -> emission scores
+    [B, T, num_tags]."""
     chex.assert_rank(tokens, 2)
     mask = recurrence.lengths_to_mask(lengths, tokens.shape[1])   # [T, B]
     tokens = tokens.T
     if train:
       tokens = word_dropout(self, tokens, self.word_dropout, self.unk_id)
-    parts = [self.embed(tokens)]
+    parts = [embed_words(self.embed, tokens, self.unk_id, vectors)]
     for f, embed in enumerate(self.feature_embeds):
       parts.append(embed(features[:, :, f].T))
     if self.char_vocab_size:
