@@ -25,13 +25,18 @@ METRICS = tuple(f'test/accuracy@{n}' for n in LENGTHS) + ('state_size',)
 
 
 def plot(rows, workdir):
+  plot_lengths(rows, workdir, LENGTHS, 'extrapolation.png',
+               'test length (trained at 256)', 'induction test accuracy',
+               'length extrapolation')
+
+
+def plot_lengths(rows, workdir, lengths, name, xlabel, ylabel, title):
+  """plots/<name>: each cell's test/accuracy@L against L."""
   series = {row['model.cell']: [(n, row[f'test/accuracy@{n}'])
-                                for n in LENGTHS
+                                for n in lengths
                                 if row.get(f'test/accuracy@{n}') is not None]
             for row in rows}
   series = {cell: points for cell, points in series.items() if points}
   if series:
-    plots.lines(os.path.join(workdir, 'plots', 'extrapolation.png'), series,
-                xlabel='test length (trained at 256)',
-                ylabel='induction test accuracy', logy=False,
-                title='length extrapolation')
+    plots.lines(os.path.join(workdir, 'plots', name), series, xlabel=xlabel,
+                ylabel=ylabel, logy=False, title=title)
