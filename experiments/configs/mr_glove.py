@@ -2,7 +2,11 @@
 
 Command:  python launch.py --preset=mr_glove
           (the vectors: pip install -e ".[vectors]")
-Expected: the README's results table has the measured numbers.
+Expected: mean test accuracy over the 10 folds 77.2% (std 1.6; folds 75.0
+to 79.8; valid 77.1%), measured; 44 minutes for the ten folds on 2 CPU cores
+shared with two other runs. Seven folds selected their last epoch, so 4
+epochs end while valid still improves. mr_bilstm without vectors: 78.2%;
+Kim (2014)'s CNN-static: 81.0%.
 """
 
 from rnn_jax.experiments.configs import mr_bilstm
