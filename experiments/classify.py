@@ -84,10 +84,8 @@ class ClassifyTask(training.SentenceTask):
     self.model = models.Classifier(
         vocab_size=len(vocab), num_classes=self.num_classes,
         unk_id=vocab.unk_id, **vectors.module_fields(config.model))
-    self.pretrained = vectors.make(
-        config.model, vocab.itos,
-        {w for split_pairs in (pairs or {}).values()
-         for text, _ in split_pairs for w in labelled.words(text, dc)})
+    self.pretrained = vectors.make(config.model, vocab.itos,
+                                   labelled.all_words(pairs, dc))
     self.pad = vocab.stoi[vocab_lib.PAD]
     self.data, self.batches = {}, {}
     for split, split_pairs in (pairs or {}).items():
@@ -117,9 +115,7 @@ class ClassifyTask(training.SentenceTask):
     batch = self.batches['train'].batch(0, 0)
     params = self.model.init(rng, batch['tokens'], batch['lengths'],
                              batch.get('vectors'))['params']
-    if self.pretrained:
-      params = self.pretrained.initialise(params)
-    return params
+    return vectors.initialise(self.pretrained, params)
 
   def logits(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}
@@ -167,9 +163,7 @@ class Classification(experiment.Experiment):
   def predict_batch(self, task, params, batch, rng):
     """Each row's class probabilities [C]."""
     del rng
-    return np.asarray(task.probabilities(
-        params, {k: batch[k] for k in ('tokens', 'lengths', 'vectors')
-                 if k in batch}))
+    return np.asarray(task.probabilities(params, batch))
 
   def validate(self, config):
     """What the declarations cannot say: fields that constrain each other."""

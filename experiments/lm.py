@@ -151,9 +151,7 @@ class LMTask:
     # enough (a full batch only costs time and memory).
     tokens = jnp.zeros((1, 1), jnp.int32)
     params = self.model.init(rng, tokens, self.model.initial_carry(1))['params']
-    if self.pretrained:
-      params = self.pretrained.initialise(params)
-    return params
+    return vectors.initialise(self.pretrained, params)
 
   def initial_carry(self, split):
     dc = self.config.data

@@ -74,8 +74,7 @@ FIELDS = {
 }
 
 
-_INPUTS = ('tokens', 'lengths', 'features', 'chars', 'char_lengths',
-           'vectors')
+_INPUTS = ('tokens', 'lengths', 'features', 'chars', 'char_lengths', 'vectors')
 
 
 class TagTask(training.SentenceTask):
@@ -98,10 +97,8 @@ class TagTask(training.SentenceTask):
             len(v) for v in tagged.feature_vocabs(self.vocabs, dc)),
         char_vocab_size=len(self.vocabs['chars']) if m.char_hidden_size else 0,
         unk_id=words.unk_id, **vectors.module_fields(m))
-    self.pretrained = vectors.make(
-        m, words.itos, {tagged.normalize_word(w, config.data)
-                        for split_sentences in (sentences or {}).values()
-                        for ws, _, _ in split_sentences for w in ws})
+    self.pretrained = vectors.make(m, words.itos,
+                                   tagged.all_words(sentences, dc))
     self.scheme = metrics.chunk_scheme(self.tags.itos)
     self.pad = words.stoi[vocab_lib.PAD]
     self.data, self.batches = {}, {}
@@ -138,9 +135,7 @@ class TagTask(training.SentenceTask):
   def init_params(self, rng):
     params = self.model.init(rng, **self.inputs(
         self.batches['train'].batch(0, 0)))['params']
-    if self.pretrained:
-      params = self.pretrained.initialise(params)
-    return params
+    return vectors.initialise(self.pretrained, params)
 
   def emissions(self, params, batch, rng=None, train=False):
     rngs = {'dropout': rng} if train else {}

@@ -64,6 +64,12 @@ def words(text: str, dc) -> list[str]:
   return pipelines.split_words(text, dc.tokenizer, lowercase=dc.lowercase)
 
 
+def all_words(pairs, dc) -> set[str]:
+  """The words of every split's texts (none for None)."""
+  return {w for split_pairs in (pairs or {}).values()
+          for text, _ in split_pairs for w in words(text, dc)}
+
+
 def build_vocabs(pairs, dc) -> dict[str, vocab_lib.Vocab]:
   """Words and labels of the train split; every valid / test label must be
   a train label."""

@@ -92,6 +92,12 @@ def normalize_word(word: str, dc) -> str:
   return word.lower() if dc.lowercase else word
 
 
+def all_words(splits, dc) -> set[str]:
+  """The embeddings' keys of every split's words (none for None)."""
+  return {normalize_word(w, dc) for sentences in (splits or {}).values()
+          for ws, _, _ in sentences for w in ws}
+
+
 def build_vocabs(splits, dc) -> dict[str, vocab_lib.Vocab]:
   """Words, characters, tags and each feature column ('feature0', ...),
   from train, except that a tag only valid or test has (CoNLL-2000's test

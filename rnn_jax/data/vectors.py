@@ -322,14 +322,18 @@ class Pretrained:
       out[inside] = self.table[rows[inside]]
     return out
 
-  def initialise(self, params):
-    """`params` with the rows of the vocabulary's words that have a vector
-    replaced by it (traceable)."""
-    outer, inner = EMBEDDING
-    table = params[outer][inner]
-    table = jnp.where(self.vocab_found[:, None], self.vocab_vectors,
-                      table).astype(table.dtype)
-    return {**params, outer: {**params[outer], inner: table}}
+
+
+def initialise(pretrained: Pretrained | None, params):
+  """`params` with the rows of the vocabulary's words that have a vector
+  replaced by it (traceable); as they are without vectors."""
+  if pretrained is None:
+    return params
+  outer, inner = EMBEDDING
+  table = params[outer][inner]
+  table = jnp.where(pretrained.vocab_found[:, None], pretrained.vocab_vectors,
+                    table).astype(table.dtype)
+  return {**params, outer: {**params[outer], inner: table}}
 
 
 def make(model_config, vocab_words: Sequence[str],
