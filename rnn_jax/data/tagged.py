@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Callable
 
 import numpy as np
 
@@ -85,17 +87,24 @@ def load_splits(dc) -> dict[str, list]:
   return pipelines.carve_missing(splits, dc)
 
 
-def normalize_word(word: str, dc) -> str:
-  """The key of a word's embedding (the characters keep the original)."""
-  if dc.zero_digits:
-    word = re.sub(r'\d', '0', word)
-  return word.lower() if dc.lowercase else word
+def word_keys(dc) -> Callable[[str], str]:
+  """word -> the key of its embedding under `dc`'s data.zero_digits and
+  data.lowercase (the characters keep the original); each distinct word is
+  worked out once."""
+  zero_digits, lowercase = dc.zero_digits, dc.lowercase
+
+  @functools.cache
+  def key(word: str) -> str:
+    if zero_digits:
+      word = re.sub(r'\d', '0', word)
+    return word.lower() if lowercase else word
+  return key
 
 
 def all_words(splits, dc) -> set[str]:
   """The embeddings' keys of every split's words (none for None)."""
-  return {normalize_word(w, dc) for sentences in (splits or {}).values()
-          for ws, _, _ in sentences for w in ws}
+  return set(map(word_keys(dc), {w for sentences in (splits or {}).values()
+                                 for ws, _, _ in sentences for w in ws}))
 
 
 def build_vocabs(splits, dc) -> dict[str, vocab_lib.Vocab]:
@@ -105,9 +114,10 @@ def build_vocabs(splits, dc) -> dict[str, vocab_lib.Vocab]:
   as missed; the model is never trained to predict it."""
   train = splits['train']
   reserved = [vocab_lib.PAD, vocab_lib.UNK]
+  key = word_keys(dc)
   vocabs = {
       'vocab': vocab_lib.Vocab.build(
-          (normalize_word(w, dc) for ws, _, _ in train for w in ws),
+          (key(w) for ws, _, _ in train for w in ws),
           min_freq=dc.min_freq, reserved=reserved),
       'chars': vocab_lib.Vocab.build(
           (c for ws, _, _ in train for w in ws for c in w), reserved=reserved),
@@ -156,7 +166,8 @@ class Encoded:
 
   def __init__(self, sentences, vocabs, dc, pretrained=None, split=''):
     self.words = [ws for ws, _, _ in sentences]
-    keys = [[normalize_word(w, dc) for w in ws] for ws in self.words]
+    key = word_keys(dc)
+    keys = [list(map(key, ws)) for ws in self.words]
     if pretrained is None:
       self.ids = [vocabs['vocab'].encode(ws) for ws in keys]
     else:   # words outside the vocabulary may have vectors
