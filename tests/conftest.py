@@ -25,6 +25,25 @@ sys.path.insert(0, REPO)  # launch.py, for run_launcher
 _DEFAULT_MIRROR = os.path.join(os.path.dirname(REPO), 'shared', 'data')
 
 os.environ.setdefault('RNN_JAX_RAW_DATA', _DEFAULT_MIRROR)
+# Most tests compile a tiny model and run it for a few steps, so compiling
+# dominates: XLA's LLVM backend optimises less, and XLA:CPU emits its fusions
+# the older way, which compiles in about half the time (the same
+# computation, compiled faster; a one-step CoNLL-2000 preset run: 28 -> 23 s
+# for the first, its train step's compilation 7.0 -> 3.5 s for the second).
+# An XLA that does not know a flag aborts: they are tried first.
+_FAST_COMPILE = ('--xla_backend_optimization_level=0',
+                 '--xla_cpu_use_fusion_emitters=false')
+
+
+def _xla_accepts(flag: str) -> bool:
+  probe = 'import jax; jax.numpy.zeros(1).block_until_ready()'
+  result = subprocess.run(
+      [sys.executable, '-c', probe],
+      env={**os.environ, 'XLA_FLAGS': flag, 'JAX_PLATFORMS': 'cpu'},
+      capture_output=True, timeout=300)
+  return result.returncode == 0
+
+
 # One scratch folder per test session, made by the first process that loads
 # this file (the xdist controller; its workers inherit the variable) and
 # shared by the workers and the launch.py processes they start: the TFDS data
@@ -34,21 +53,16 @@ os.environ.setdefault('RNN_JAX_RAW_DATA', _DEFAULT_MIRROR)
 if 'RNN_JAX_TEST_SCRATCH' not in os.environ:
   os.environ['RNN_JAX_TEST_SCRATCH'] = tempfile.mkdtemp(prefix='rnn_jax_test_')
   atexit.register(shutil.rmtree, os.environ['RNN_JAX_TEST_SCRATCH'], True)
+  fast = (_FAST_COMPILE if _xla_accepts(' '.join(_FAST_COMPILE))
+          else [f for f in _FAST_COMPILE if _xla_accepts(f)])
+  os.environ['XLA_FLAGS'] = ' '.join(filter(None, [os.environ.get('XLA_FLAGS'),
+                                                   *fast]))
 _SCRATCH = os.environ['RNN_JAX_TEST_SCRATCH']
 os.environ['RNN_JAX_DATA_DIR'] = os.path.join(_SCRATCH, 'tfds')
 os.environ['JAX_COMPILATION_CACHE_DIR'] = os.path.join(_SCRATCH, 'jit')
 os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '-1'
 MIRROR = os.environ['RNN_JAX_RAW_DATA']
-# Most tests compile a tiny model and run it for a few steps, so compiling
-# dominates: XLA's LLVM backend optimises less, and XLA:CPU emits its fusions
-# the older way, which compiles in about half the time (the same
-# computation, compiled faster; a one-step CoNLL-2000 preset run: 28 -> 23 s
-# for the first, its train step's compilation 7.0 -> 3.5 s for the second).
-os.environ['XLA_FLAGS'] = ' '.join(filter(None, [
-    os.environ.get('XLA_FLAGS'), '--xla_backend_optimization_level=0',
-    '--xla_cpu_use_fusion_emitters=false']))
-
 
 # The files of the longest tests, run first: with one worker per core the
 # suite ends when its last long test does, so none should start at the end.
