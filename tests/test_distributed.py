@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, launch, read_summary, tiny_args, tiny_data
+from conftest import REPO, launch, read_summary, run_launcher, tiny_args
+from conftest import tiny_data
 
 # Batches of 4 split over 4 devices (or 2 processes); dropout on, so that the
 # random key must be the same everywhere too.
@@ -55,8 +56,8 @@ def _two_processes(args, workdir):
 def test_data_parallel_matches_one_device(experiment, processes, tmp_path):
   args = [f'--experiment={experiment}',
           *tiny_args(experiment, tiny_data(tmp_path / 'data'), **_ARGS)]
-  one = tmp_path / 'one'
-  result = launch(*args, f'--workdir={one}')
+  one = tmp_path / 'one'   # in this process: one device
+  result = run_launcher(*args, f'--workdir={one}')
   assert result.returncode == 0, result.stderr[-3000:]
 
   four = tmp_path / 'four'
