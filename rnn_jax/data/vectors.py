@@ -323,7 +323,6 @@ class Pretrained:
     return out
 
 
-
 def initialise(pretrained: Pretrained | None, params):
   """`params` with the rows of the vocabulary's words that have a vector
   replaced by it (traceable); as they are without vectors."""
