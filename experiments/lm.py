@@ -124,10 +124,11 @@ class LMTask:
     self.vocab = self.vocabs['vocab']
     self.model = make_model(config, len(self.vocab))
     self.steps_per_epoch = 0
-    self.pretrained = vectors.make(config.model, self.vocab.itos)
     self.reset_carry_every_batch = dc.partition == 'random'
+    self.pretrained = None  # predict mode restores the trained weights
     if tokens is None:  # predict mode
       return
+    self.pretrained = vectors.make(config.model, self.vocab.itos)
     self.ids = corpus.encode(tokens, self.vocab)
     self.stream = pipelines.LMStream(
         self.ids['train'], dc.batch_size, dc.num_steps, partition=dc.partition,

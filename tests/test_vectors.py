@@ -100,6 +100,42 @@ def test_a_run_starts_from_the_vectors_and_reports_their_coverage(tmp_path,
       np.testing.assert_allclose(row, start, atol=0.2)
 
 
+def test_the_language_model_starts_from_the_vectors(tmp_path):
+  """Word level, frozen: the vocabulary's rows are the vectors (one found
+  case-folded), the others as initialised, and the coverage counted."""
+  tiny_data(tmp_path / 'data')
+  rng = np.random.default_rng(1)
+  table = {w: rng.normal(size=8).round(4) for w in ('the', 'QUICK', 'fox',
+                                                     'absent')}
+  path = tmp_path / 'glove.txt'
+  path.write_text(''.join(f'{w} {" ".join(map(str, v))}\n'
+                          for w, v in table.items()))
+  workdir = tmp_path / 'run'
+  result = run_launcher('--experiment=lm', f'--workdir={workdir}',
+                        *tiny_args('lm', tmp_path / 'data'),
+                        '--config.data.level=word', '--config.model.embed_size=8',
+                        f'--config.model.pretrained_embeddings={path}',
+                        '--config.model.freeze_embeddings=true')
+  assert result.returncode == 0, result.stderr
+  with open(workdir / 'vocabs' / 'vocab.json', encoding='utf-8') as f:
+    words = json.load(f)['tokens']
+  assert read_summary(workdir)['pretrained/coverage'] == pytest.approx(
+      3 / len(words))
+  embedding = np.asarray(workdir_lib.load_params(str(workdir))[0]['embed'][
+      'embedding'])
+  for word, key in (('the', 'the'), ('quick', 'QUICK'), ('fox', 'fox')):
+    np.testing.assert_allclose(embedding[words.index(word)], table[key],
+                               rtol=1e-6)
+  others = [i for i, w in enumerate(words) if w not in ('the', 'quick', 'fox')]
+  assert np.abs(embedding[others]).max() > 0
+  # Predicting restores the trained weights: the vectors are not read.
+  path.write_text('not a vector file\n')
+  predicted = run_launcher('--experiment=lm', '--mode=predict',
+                           f'--workdir={workdir}', stdin='the quick')
+  assert predicted.returncode == 0, predicted.stderr
+  assert predicted.stdout.startswith('the quick')
+
+
 @pytest.mark.parametrize('field,value,message', [
     ('freeze_embeddings', 'true', 'nothing to freeze'),
     ('pretrained_embeddings', '/nowhere/glove.txt', 'no such file'),
