@@ -113,7 +113,8 @@ def test_the_language_model_starts_from_the_vectors(tmp_path):
   workdir = tmp_path / 'run'
   result = run_launcher('--experiment=lm', f'--workdir={workdir}',
                         *tiny_args('lm', tmp_path / 'data'),
-                        '--config.data.level=word', '--config.model.embed_size=8',
+                        '--config.data.level=word',
+                        '--config.model.embed_size=8',
                         f'--config.model.pretrained_embeddings={path}',
                         '--config.model.freeze_embeddings=true')
   assert result.returncode == 0, result.stderr
