@@ -57,12 +57,14 @@ def test_malformed_vector_files_name_the_line(tmp_path, text, message):
     vectors.load(str(path), ['the', 'cat'], 3)
 
 
-def _vectors_file(tmp_path, dim=8):
-  """Vectors for some of the tiny classification data's words (word0 ..
-  word6, other0 .. other2), one upper-cased, plus words it lacks."""
+def _vectors_file(tmp_path, dim=8,
+                  words=('word0', 'WORD1', 'word2', 'other0', 'absent',
+                         'missing')):
+  """A text file of random vectors for `words`; by default some of the tiny
+  classification data's words (word0 .. word6, other0 .. other2), one
+  upper-cased, plus words it lacks."""
   rng = np.random.default_rng(0)
-  table = {w: rng.normal(size=dim).round(4) for w in
-           ['word0', 'WORD1', 'word2', 'other0', 'absent', 'missing']}
+  table = {w: rng.normal(size=dim).round(4) for w in words}
   path = tmp_path / 'glove.txt'
   path.write_text(''.join(f'{w} {" ".join(map(str, v))}\n'
                           for w, v in table.items()))
@@ -104,12 +106,8 @@ def test_the_language_model_starts_from_the_vectors(tmp_path):
   """Word level, frozen: the vocabulary's rows are the vectors (one found
   case-folded), the others as initialised, and the coverage counted."""
   tiny_data(tmp_path / 'data')
-  rng = np.random.default_rng(1)
-  table = {w: rng.normal(size=8).round(4) for w in ('the', 'QUICK', 'fox',
-                                                     'absent')}
-  path = tmp_path / 'glove.txt'
-  path.write_text(''.join(f'{w} {" ".join(map(str, v))}\n'
-                          for w, v in table.items()))
+  path, table = _vectors_file(tmp_path, words=('the', 'QUICK', 'fox',
+                                               'absent'))
   workdir = tmp_path / 'run'
   result = run_launcher('--experiment=lm', f'--workdir={workdir}',
                         *tiny_args('lm', tmp_path / 'data'),
