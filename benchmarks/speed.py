@@ -105,7 +105,13 @@ MATRIX_IMPLS = {
     'rnn_jax_lstm': ('rnn_jax', 'lstm', 'auto'),
     'mingru_sequential': ('rnn_jax', 'mingru', 'sequential'),
 }
-MATRIX_SKIP = {('matrix_t4096', f'{cell}_parallel') for cell in MATRIX_CELLS}
+# And the chunkwise form with the whole layer recomputed in blocks of 256
+# steps in the backward pass (model.remat_chunk), from T=1024 on.
+REMAT = {f'{cell}_chunkwise_remat256': 256 for cell in MATRIX_CELLS}
+MATRIX_IMPLS.update({name: ('rnn_jax', name.split('_chunkwise')[0],
+                            'chunkwise') for name in REMAT})
+MATRIX_SKIP = ({('matrix_t4096', f'{cell}_parallel') for cell in MATRIX_CELLS}
+               | {('matrix_t256', name) for name in REMAT})
 SHAPES.update(MATRIX_SHAPES)
 # Each group's shapes and the rows (row name -> implementation, cell, scan)
 # it runs on each of them.
@@ -222,7 +228,7 @@ def _jax_loop(step, state, data):
 
 
 def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
-             scan='auto'):
+             scan='auto', remat_chunk=0):
   """The library's own step over `lm.LMTask`."""
   from rnn_jax.experiments import lm  # pylint: disable=g-import-not-at-top
   from rnn_jax import optim  # pylint: disable=g-import-not-at-top
@@ -232,7 +238,7 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
   config = lm.LanguageModelling().get_config()
   config.model.update(cell=cell or default_cell, hidden_size=hidden,
                       num_layers=layers, embed_size=embed, dtype=dtype,
-                      scan=scan)
+                      scan=scan, remat_chunk=remat_chunk)
   if unroll:
     config.model.unroll = unroll
   config.data.update(batch_size=batch, num_steps=num_steps)
@@ -376,7 +382,9 @@ def measure(spec: dict) -> dict:
   base = _peak_rss_mb()
   compile_step, run = _BUILDERS[spec['impl']](
       spec['shape'], spec['num_steps'], spec['seed'], spec['unroll'],
-      spec['dtype'], spec.get('cell'), spec.get('scan', 'auto'))
+      spec['dtype'], spec.get('cell'), spec.get('scan', 'auto'),
+      **({'remat_chunk': spec['remat_chunk']} if spec.get('remat_chunk')
+         else {}))
   start = time.perf_counter()
   compiled = compile_step() if compile_step else None
   compile_seconds = time.perf_counter() - start if compile_step else None
@@ -518,7 +526,8 @@ def run(config, workdir: str) -> dict:
   rows = []
   for shape, name, impl, cell, scan in jobs:
     spec = dict(common, shape=shape, impl=impl, compile_only=False,
-                num_steps=SHAPES[shape][5], cell=cell, scan=scan)
+                num_steps=SHAPES[shape][5], cell=cell, scan=scan,
+                remat_chunk=REMAT.get(name, 0))
     row = {'shape': shape, 'impl': name, **_in_process(spec)}
     row['fraction_of_peak'] = (
         row['tokens_per_sec'] * train_flops_per_token(shape) / 1e9 / peak

@@ -51,7 +51,9 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
       many steps and recomputes each chunk's forward pass when it needs it
       (about one more forward pass of compute, and the memory of the
       recurrence's intermediates shrinks from the whole sequence to one
-      chunk). The gradients are the same.
+      chunk). The gradients are the same. A `cells.MatrixCell` recomputes
+      its whole layer so (projections, convolution, recurrence, outputs);
+      a `cells.LinearCell` takes none.
     cudnn: an LSTM through cuDNN's fused kernel (`jax.experimental.rnn`) on
       CUDA GPUs; elsewhere the same packed weights run through that module's
       scan reference (for checking, not for speed). Needs float32, no
@@ -113,16 +115,15 @@ def run(cell: cells_lib.Cell, params, xs: jax.Array, *, carry=None,
   if scan not in SCANS:
     raise ValueError(f'scan must be one of {SCANS}, got {scan!r}')
   if isinstance(cell, cells_lib.MatrixCell):
-    if (remat_chunk or perturb is not None or return_carries
-        or state_mask is not None):
-      raise ValueError('a matrix-memory cell takes no remat_chunk, perturb, '
+    if perturb is not None or return_carries or state_mask is not None:
+      raise ValueError('a matrix-memory cell takes no perturb, '
                        'return_carries or state_mask')
     return _matrix_run(cell, params, xs, carry, mask, reverse, scan,
-                       chunk_size, resets)
+                       chunk_size, resets, remat_chunk)
   if isinstance(cell, cells_lib.LinearCell):
     if remat_chunk:
-      raise ValueError('remat_chunk applies to cells with a recurrent matmul, '
-                       f'not {type(cell).__name__}')
+      raise ValueError('remat_chunk applies to cells with a recurrent matmul '
+                       f'or a matrix memory, not {type(cell).__name__}')
     out = _linear_run(cell, params, xs, carry, mask, reverse, scan,
                       chunk_size, resets, perturb, return_carries, state_mask)
     return out if return_carries else out[:2]
@@ -214,64 +215,83 @@ def _held_outputs(ys, mask, reverse, initial, every=False):
 
 
 def _matrix_run(cell, params, xs, carry, mask, reverse, scan, chunk_size,
-                resets):
+                resets, remat_chunk=0):
   """`run` for a `cells.MatrixCell`: the terms of every step at once, the
   recurrence in the form `scan` (`cells.matrix_forms.sequence`), then the
   outputs of every step at once. Going backwards, the steps are reversed (a
-  sequence's trailing padding becomes leading, which keeps the state)."""
-  if not isinstance(xs.shape[0], int):  # a symbolic length (jax.export)
-    scan = 'sequential'  # the form that needs no chunks
+  sequence's trailing padding becomes leading, which keeps the state). With
+  `remat_chunk` shorter than the sequence, all of it (projections,
+  convolution, recurrence, outputs) runs block by block of that many steps,
+  each block recomputed in the backward pass from the state at its start."""
+  num_steps = xs.shape[0]
+  if not isinstance(num_steps, int):  # a symbolic length (jax.export)
+    scan, remat_chunk = 'sequential', 0  # the form that needs no chunks
   if not cell.recurrent:  # no state between steps: every step a segment
     resets = jnp.ones(xs.shape[:2], bool)
   flip = lambda x: jnp.flip(x, 0) if reverse and x is not None else x
   run_mask, resets = flip(mask), flip(resets)
-  parts = cell.split(cell.input_projection(params, flip(xs)))
-  history = ()
-  if cell.short_conv:
-    parts, conv = cell.convolve(params, parts, carry[2], run_mask, resets)
-    history = (conv,)
-  state, readout = cells_lib.matrix_forms.sequence(
-      cell.rule, cell.terms(params, parts), carry[0], form=scan,
-      chunk_size=chunk_size, mask=run_mask, resets=resets)
-  ys = flip(cell.output(params, readout, parts).astype(carry[1].dtype))
+
+  def steps(carry, xs, mask, resets):
+    state, conv = carry
+    parts = cell.split(cell.input_projection(params, xs))
+    if cell.short_conv:
+      parts, conv = cell.convolve(params, parts, conv, mask, resets)
+    state, readout = cells_lib.matrix_forms.sequence(
+        cell.rule, cell.terms(params, parts), state, form=scan,
+        chunk_size=chunk_size, mask=mask, resets=resets)
+    return (state, conv), cell.output(params, readout, parts)
+
+  conv = carry[2] if cell.short_conv else None
+  if 0 < remat_chunk < num_steps:
+    (state, conv), ys = _blocks(steps, (carry[0], conv), flip(xs), run_mask,
+                                resets, remat_chunk)
+  else:
+    (state, conv), ys = steps((carry[0], conv), flip(xs), run_mask, resets)
+  ys = flip(ys.astype(carry[1].dtype))
+  history = (conv,) if cell.short_conv else ()
   if mask is None:
     return (state, ys[0 if reverse else -1], *history), ys
   ys = jnp.where(mask[:, :, None], ys, jnp.zeros_like(ys))
   return (state, _held_outputs(ys, mask, reverse, carry[1]), *history), ys
 
 
-def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,
-                  resets, state_mask):
-  """`_recurrent_scan` over chunks of `chunk` steps, each checkpointed: an
-  outer scan carries the state from chunk to chunk and saves only that."""
-  num_steps, batch = xp.shape[:2]
-  num_chunks = -(-num_steps // chunk)
-  pad = num_chunks * chunk - num_steps
-  if pad:  # padded steps at the end keep the carry and emit zeros
+def _blocks(steps, carry, xs, mask, resets, size, reverse=False):
+  """`steps(carry, xs, mask, resets) -> (carry, ys)` over blocks of `size`
+  steps of the sequence (the last block first with `reverse`), each
+  checkpointed: a scan carries the state from block to block and the
+  backward pass keeps only that. Padded steps at the end (mask False) keep
+  the carry and emit zeros."""
+  num_steps, batch = xs.shape[:2]
+  num_blocks = -(-num_steps // size)
+  pad = num_blocks * size - num_steps
+  if pad:
     if mask is None:
       mask = jnp.ones((num_steps, batch), bool)
-    xp = jnp.pad(xp, ((0, pad), (0, 0), (0, 0)))
-    mask = jnp.pad(mask, ((0, pad), (0, 0)))
+    widths = lambda x: [(0, pad)] + [(0, 0)] * (x.ndim - 1)
+    xs, mask = (jnp.pad(x, widths(x)) for x in (xs, mask))
     if resets is not None:
-      resets = jnp.pad(resets, ((0, pad), (0, 0)))
-  xp = xp.reshape(num_chunks, chunk, *xp.shape[1:])
-  if mask is not None:
-    mask = mask.reshape(num_chunks, chunk, batch)
-  if resets is not None:
-    resets = resets.reshape(num_chunks, chunk, batch)
+      resets = jnp.pad(resets, widths(resets))
+  split = lambda x: None if x is None else x.reshape(num_blocks, size,
+                                                     *x.shape[1:])
+  body = jax.checkpoint(lambda c, inputs: steps(c, *inputs))
+  carry, ys = jax.lax.scan(body, carry, (split(xs), split(mask),
+                                         split(resets)), reverse=reverse)
+  return carry, ys.reshape(num_blocks * size, *ys.shape[2:])[:num_steps]
+
+
+def _chunked_scan(cell, params, xp, carry, mask, reverse, unroll, chunk,
+                  resets, state_mask):
+  """`_recurrent_scan` over chunks of `chunk` steps, each checkpointed
+  (`_blocks`)."""
   initial = carry
 
-  @jax.checkpoint
-  def one_chunk(c, inputs):
-    xp_c, mask_c, resets_c = inputs
+  def steps(c, xp_c, mask_c, resets_c):
     # A segment restarts from the run's initial carry, not the chunk's.
     return _recurrent_scan(cell, reverse, unroll, params, xp_c, c, mask_c,
                            resets_c, None if resets_c is None else initial,
                            state_mask)
 
-  final, ys = jax.lax.scan(one_chunk, carry, (xp, mask, resets),
-                           reverse=reverse)
-  return final, ys.reshape(num_chunks * chunk, batch, -1)[:num_steps]
+  return _blocks(steps, carry, xp, mask, resets, chunk, reverse)
 
 
 def _cudnn_lstm(cell, params, xs, carry, mask, reverse):

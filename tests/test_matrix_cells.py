@@ -15,6 +15,7 @@ from rnn_jax import recurrence
 from rnn_jax.errors import InputError
 from rnn_jax.experiments import lm
 from rnn_jax.experiments import seq2seq
+from rnn_jax.models import language_model
 
 MATRIX = ('mlstm', 'gla', 'deltanet', 'gated_deltanet', 'mamba2')
 T, B, D, H, HEADS = 10, 3, 4, 8, 2
@@ -239,6 +240,36 @@ def test_three_forms_agree_in_values_and_gradients(name):
       _assert_close_to_largest(grad, want_grad, message)
 
 
+@pytest.mark.parametrize('name', ['mlstm', 'gated_deltanet'])
+def test_layer_recomputed_in_blocks_gives_the_same_values_and_gradients(name):
+  """`remat_chunk`: the layer run block by block, each block recomputed in
+  the backward pass, equals the layer run whole (blocks that do and do not
+  divide T, a short convolution whose history crosses the blocks, padding,
+  packed segments, both directions), in values and gradients; and the
+  backward pass then keeps only a block's activations (XLA's count)."""
+  cell, params, xs, mask, resets = _setup(name, conv=4)
+  weights = jax.random.normal(jax.random.PRNGKey(3), (T, B, H))
+
+  def loss(p, x, reverse, block):
+    carry, ys = recurrence.run(cell, p, x, mask=mask, resets=resets,
+                               reverse=reverse, chunk_size=2,
+                               remat_chunk=block)
+    return jnp.sum(jnp.sin(ys) * weights) + 0.1 * sum(
+        jnp.sum(jnp.sin(c)) for c in jax.tree.leaves(carry))
+
+  grad = jax.jit(jax.value_and_grad(loss, (0, 1)), static_argnums=(2, 3))
+  for reverse in (False, True):
+    want = grad(params, xs, reverse, 0)
+    for block in (3, 5):
+      _assert_close_to_largest(grad(params, xs, reverse, block), want,
+                               f'{name} blocks of {block} reverse={reverse}')
+  long = jnp.tile(xs, (64, 1, 1))
+  temp = lambda block: jax.jit(lambda p: jax.grad(lambda p: jnp.sum(
+      recurrence.run(cell, p, long, chunk_size=16, remat_chunk=block)[1])
+  )(p)).lower(params).compile().memory_analysis().temp_size_in_bytes
+  assert temp(64) < temp(0) / 3, (temp(64), temp(0))
+
+
 def _assert_close_to_largest(got_tree, want_tree, message=''):
   """Equal within 1e-5 of the largest magnitude in `want_tree`."""
   scale = max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(want_tree))
@@ -382,3 +413,9 @@ def test_config_checks_name_the_field():
   config.model.update(cell='gla', short_conv=1)
   with pytest.raises(InputError, match='model.short_conv: 0 .* got 1'):
     layers.check_fields(config)
+  config.model.update(short_conv=4, remat_chunk=8)
+  language_model.check_fields(config.model)  # the whole layer, in blocks
+  config.model.cell = 'mingru'
+  with pytest.raises(InputError, match='model.remat_chunk: .* not '
+                     'model.cell=mingru'):
+    language_model.check_fields(config.model)

@@ -23,10 +23,10 @@ def check_fields(m):
     raise InputError('config field model.tie_weights: the readout is the '
                      f'embedding, so model.embed_size={m.embed_size} must '
                      f'equal model.hidden_size={m.hidden_size}')
-  if m.remat_chunk and not cells.CELLS[m.cell].recurrent_matmul:
+  if m.remat_chunk and issubclass(cells.CELLS[m.cell], cells.LinearCell):
     raise InputError('config field model.remat_chunk: rematerialisation '
-                     'applies to cells with a recurrent matmul, not '
-                     f'model.cell={m.cell}')
+                     'applies to cells with a recurrent matmul or a matrix '
+                     f'memory, not model.cell={m.cell}')
   if m.cudnn and (m.cell != 'lstm' or not m.recurrent or m.remat_chunk
                   or m.dtype != 'float32'):
     raise InputError('config field model.cudnn: cuDNN runs a recurrent '
