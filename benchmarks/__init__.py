@@ -2,7 +2,8 @@
 
 `python launch.py --benchmark=standard` (or `long`, or `matrix`) runs
 `speed`: rnn_jax's training step against flax.linen.RNN and PyTorch eager,
-and (`matrix`) the matrix-memory cells' three forms.
+and (`matrix`) the matrix-memory cells' three forms (and the chunkwise one
+with the layer recomputed in blocks, `model.remat_chunk`).
 """
 
 from rnn_jax import configlib
