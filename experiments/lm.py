@@ -54,10 +54,9 @@ FIELDS = {
                                'transposed'),
     'model.mlp_ratio': Field(4, "residual blocks: the MLP's width / "
                              'hidden_size', at_least=0),
-    'model.remat_chunk': Field(0, '>0: recompute the recurrence (a matrix '
-                               'cell: the whole layer) in chunks of this '
-                               'many steps in the backward pass',
-                               at_least=0),
+    'model.remat_chunk': Field(0, '>0: recompute the recurrence (matrix '
+                               'cells: the layer) in chunks of this many '
+                               'steps in the backward pass', at_least=0),
     'model.dtype': Field('float32', "bfloat16: the matmuls' operands (params, "
                          'states and logits stay float32)',
                          choices=tuple(COMPUTE_DTYPES)),
