@@ -107,9 +107,10 @@ MATRIX_IMPLS = {
 }
 # And the chunkwise form with the whole layer recomputed in blocks of 256
 # steps in the backward pass (model.remat_chunk), from T=1024 on.
-REMAT = {f'{cell}_chunkwise_remat256': 256 for cell in MATRIX_CELLS}
-MATRIX_IMPLS.update({name: ('rnn_jax', name.split('_chunkwise')[0],
-                            'chunkwise') for name in REMAT})
+REMAT_CHUNK = 256
+REMAT = {f'{cell}_chunkwise_remat{REMAT_CHUNK}': cell for cell in MATRIX_CELLS}
+MATRIX_IMPLS.update({name: ('rnn_jax', cell, 'chunkwise')
+                     for name, cell in REMAT.items()})
 MATRIX_SKIP = ({('matrix_t4096', f'{cell}_parallel') for cell in MATRIX_CELLS}
                | {('matrix_t256', name) for name in REMAT})
 SHAPES.update(MATRIX_SHAPES)
@@ -257,9 +258,9 @@ def _rnn_jax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
 
 
 def _flax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
-          scan='auto'):
+          scan='auto', remat_chunk=0):
   """flax.linen.RNN with the matching flax cell, a plain jitted step."""
-  del unroll, cell, scan
+  del unroll, cell, scan, remat_chunk
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -315,10 +316,10 @@ def _flax(shape, num_steps, seed, unroll, dtype='float32', cell=None,
 
 
 def _torch(shape, num_steps, seed, unroll, dtype='float32', cell=None,
-           scan='auto'):
+           scan='auto', remat_chunk=0):
   """torch.nn.RNN / GRU / LSTM in eager mode (bfloat16: under
   torch.autocast)."""
-  del unroll, cell, scan
+  del unroll, cell, scan, remat_chunk
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   cell, vocab, hidden, layers, _, _, embed = SHAPES[shape]
@@ -383,8 +384,7 @@ def measure(spec: dict) -> dict:
   compile_step, run = _BUILDERS[spec['impl']](
       spec['shape'], spec['num_steps'], spec['seed'], spec['unroll'],
       spec['dtype'], spec.get('cell'), spec.get('scan', 'auto'),
-      **({'remat_chunk': spec['remat_chunk']} if spec.get('remat_chunk')
-         else {}))
+      spec.get('remat_chunk', 0))
   start = time.perf_counter()
   compiled = compile_step() if compile_step else None
   compile_seconds = time.perf_counter() - start if compile_step else None
@@ -527,7 +527,7 @@ def run(config, workdir: str) -> dict:
   for shape, name, impl, cell, scan in jobs:
     spec = dict(common, shape=shape, impl=impl, compile_only=False,
                 num_steps=SHAPES[shape][5], cell=cell, scan=scan,
-                remat_chunk=REMAT.get(name, 0))
+                remat_chunk=REMAT_CHUNK if name in REMAT else 0)
     row = {'shape': shape, 'impl': name, **_in_process(spec)}
     row['fraction_of_peak'] = (
         row['tokens_per_sec'] * train_flops_per_token(shape) / 1e9 / peak
