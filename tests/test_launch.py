@@ -424,7 +424,7 @@ def test_own_text_files(tmp_path, with_valid_and_test):
                              '--config.data.eval_batch_size=2',
                              '--config.train.max_steps=150',
                              '--config.train.optimizer=adam',
-                             '--config.train.learning_rate=0.01',
+                             '--config.train.learning_rate=0.003',
                              '--config.generate.prefix=the quick']
   if with_valid_and_test:
     args += [f'--config.data.valid={_file(tmp_path / "v.txt", text[:400].encode())}',
@@ -433,7 +433,9 @@ def test_own_text_files(tmp_path, with_valid_and_test):
   assert result.returncode == 0, result.stderr
   summary = read_summary(tmp_path / 'run')
   # 23 tokens, but the three sentences repeat in a fixed cycle: a model
-  # that learned them is nearly certain of every next word.
+  # that learned them is nearly certain of every next word. (At Adam 0.01
+  # this tanh RNN of 256 is chaotic: valid perplexity after 150 steps was
+  # 8.0 on two XLA threads and 4.1 on one; at 0.003 it is 1.05 on both.)
   assert summary['valid/perplexity'] < 3.0
   assert 'generated: the quick' in result.stdout
   assert summary['preset'] is None and summary['data'] == 'files'
