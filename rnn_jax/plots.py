@@ -61,7 +61,8 @@ def lines(path: str, series: dict[str, list[tuple[float, float]]], *,
           logy: bool = True):
   """One line per name through its (x, y) points, each axis logarithmic
   unless its `logx` / `logy` is False; the x ticks are the points' x
-  values."""
+  values, less any within 20% of the tick before it (on a log axis; their
+  labels would overlap)."""
   plt = _pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   xs = set()
@@ -71,7 +72,11 @@ def lines(path: str, series: dict[str, list[tuple[float, float]]], *,
     ax.plot(*zip(*points), marker='o', label=name)
   ax.set(xscale='log' if logx else 'linear', yscale='log' if logy
          else 'linear')
-  ax.set_xticks(sorted(xs), [f'{x:g}' for x in sorted(xs)])
+  ticks = []
+  for x in sorted(xs):
+    if not (logx and ticks and 0 < ticks[-1] and x < 1.2 * ticks[-1]):
+      ticks.append(x)
+  ax.set_xticks(ticks, [f'{x:g}' for x in ticks])
   ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
   ax.legend(fontsize=8)
   _save(fig, path)
