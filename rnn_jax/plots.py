@@ -74,7 +74,7 @@ def lines(path: str, series: dict[str, list[tuple[float, float]]], *,
          else 'linear')
   ticks = []
   for x in sorted(xs):
-    if not (logx and ticks and 0 < ticks[-1] and x < 1.2 * ticks[-1]):
+    if not (logx and ticks and x < 1.2 * ticks[-1]):
       ticks.append(x)
   ax.set_xticks(ticks, [f'{x:g}' for x in ticks])
   ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
