@@ -108,9 +108,9 @@ MATRIX_IMPLS = {
 # And the chunkwise form with the whole layer recomputed in blocks of 256
 # steps in the backward pass (model.remat_chunk), from T=1024 on.
 REMAT_CHUNK = 256
-REMAT = {f'{cell}_chunkwise_remat{REMAT_CHUNK}': cell for cell in MATRIX_CELLS}
-MATRIX_IMPLS.update({name: ('rnn_jax', cell, 'chunkwise')
-                     for name, cell in REMAT.items()})
+REMAT = {f'{cell}_chunkwise_remat{REMAT_CHUNK}': ('rnn_jax', cell, 'chunkwise')
+         for cell in MATRIX_CELLS}
+MATRIX_IMPLS.update(REMAT)
 MATRIX_SKIP = ({('matrix_t4096', f'{cell}_parallel') for cell in MATRIX_CELLS}
                | {('matrix_t256', name) for name in REMAT})
 SHAPES.update(MATRIX_SHAPES)
