@@ -113,8 +113,8 @@ class ClassifyTask(training.SentenceTask):
 
   def init_params(self, rng):
     batch = self.batches['train'].batch(0, 0)
-    params = self.model.init(rng, batch['tokens'], batch['lengths'],
-                             batch.get('vectors'))['params']
+    params = models.init_params(self.model, rng, batch['tokens'],
+                                batch['lengths'], batch.get('vectors'))
     return vectors.initialise(self.pretrained, params)
 
   def logits(self, params, batch, rng=None, train=False):

@@ -148,10 +148,10 @@ class LMTask:
             + ', '.join(f'{s} {len(v):,}' for s, v in self.ids.items()))
 
   def init_params(self, rng):
-    # The parameters' shapes do not depend on the batch: one token is
-    # enough (a full batch only costs time and memory).
+    # The parameters' shapes do not depend on the batch: one token.
     tokens = jnp.zeros((1, 1), jnp.int32)
-    params = self.model.init(rng, tokens, self.model.initial_carry(1))['params']
+    params = models.init_params(self.model, rng, tokens,
+                                self.model.initial_carry(1))
     return vectors.initialise(self.pretrained, params)
 
   def initial_carry(self, split):

@@ -249,7 +249,8 @@ class MemoryTask:
             f'epoch, valid {dc.valid_size:,}, test {dc.test_size:,}; {floor}')
 
   def init_params(self, rng):
-    return self.model.init(rng, self.fixed['valid']['inputs'][:1])['params']
+    return models.init_params(self.model, rng,
+                              self.fixed['valid']['inputs'][:1])
 
   def initial_carry(self, split):
     del split

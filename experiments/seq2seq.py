@@ -158,8 +158,8 @@ class Seq2SeqTask(training.SentenceTask):
 
   def init_params(self, rng):
     batch = self.batches['train'].batch(0, 0)
-    return self.model.init(rng, batch['tokens'], batch['lengths'],
-                           batch['target_inputs'][:, :2])['params']
+    return models.init_params(self.model, rng, batch['tokens'],
+                              batch['lengths'], batch['target_inputs'][:, :2])
 
   def loss(self, params, batch, carry, rng, train):
     logits, _ = models.seq2seq_logits(

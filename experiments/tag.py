@@ -133,8 +133,8 @@ class TagTask(training.SentenceTask):
     return {k: batch[k] for k in _INPUTS if k in batch}
 
   def init_params(self, rng):
-    params = self.model.init(rng, **self.inputs(
-        self.batches['train'].batch(0, 0)))['params']
+    params = models.init_params(
+        self.model, rng, **self.inputs(self.batches['train'].batch(0, 0)))
     return vectors.initialise(self.pretrained, params)
 
   def emissions(self, params, batch, rng=None, train=False):

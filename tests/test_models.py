@@ -34,6 +34,36 @@ def test_two_half_batches_with_carried_state_equal_one_full_batch(cell, block):
                carry, full_carry)
 
 
+# An orthogonal W_hh (a QR per gate), a short convolution and a matrix
+# cell's heads, a bidirectional stack with an attention readout, an
+# encoder-decoder with attention.
+@pytest.mark.parametrize('model,inputs', [
+    (models.LanguageModel(vocab_size=11, embed_size=6, cell='lstm',
+                          hidden_size=8, num_layers=2),
+     lambda: (np.ones((3, 5), np.int32), None)),
+    (models.MemoryModel(outputs=5, one_hot_size=7, cell='deltanet',
+                        hidden_size=8, num_layers=2, block='residual',
+                        short_conv=4, num_heads=2),
+     lambda: (np.ones((3, 9), np.int32),)),
+    (models.Classifier(vocab_size=13, num_classes=3, embed_size=6,
+                       cell='gru', hidden_size=8, bidirectional=True,
+                       readout='attention'),
+     lambda: (np.ones((3, 5), np.int32), np.array([5, 2, 1]))),
+    (models.Seq2Seq(source_vocab_size=9, target_vocab_size=7, embed_size=6,
+                    encoder_hidden_size=8, hidden_size=8),
+     lambda: (np.ones((3, 5), np.int32), np.array([5, 2, 1]),
+              np.ones((3, 2), np.int32)))])
+def test_init_params_equal_an_eager_init_bit_for_bit(model, inputs):
+  """models.init_params runs the initialisers alone: the same values as
+  model.init, which runs the forward pass too."""
+  rng = jax.random.PRNGKey(4)
+  eager = model.init(rng, *inputs())['params']
+  lazy = models.init_params(model, rng, *inputs())
+  assert jax.tree.structure(lazy) == jax.tree.structure(eager)
+  for a, b in zip(jax.tree.leaves(lazy), jax.tree.leaves(eager)):
+    assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
 def test_one_hot_model_output_is_w_ho_h_plus_b_o():
   """embed_size=0: x_t is one-hot, o_t = W_ho h_t + b_o (the lecture)."""
   model = models.LanguageModel(vocab_size=7, embed_size=0, cell='rnn',

@@ -2,7 +2,7 @@
 edge: tokens [B, T]."""
 
 from rnn_jax.models.classifier import READOUTS, Classifier
-from rnn_jax.models.common import word_dropout
+from rnn_jax.models.common import init_params, word_dropout
 from rnn_jax.models.language_model import LanguageModel
 from rnn_jax.models.memory import MemoryModel
 from rnn_jax.models.seq2seq import ATTENTIONS, Seq2Seq, decode

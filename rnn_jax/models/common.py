@@ -6,8 +6,23 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rnn_jax import cells as cells_lib
+
+
+def init_params(model: nn.Module, rng, *args, **kwargs):
+  """`model.init(rng, *args, **kwargs)['params']`, the same values, without
+  running the model: its array inputs pass as shapes (flax's lazy_init), so
+  the forward pass is traced and only the initialisers run, op by op as in
+  an eager init. Python values (flags, None) pass as they are."""
+  def shape(x):
+    if isinstance(x, (np.ndarray, jax.Array)):
+      return jax.ShapeDtypeStruct(x.shape,
+                                  jax.dtypes.canonicalize_dtype(x.dtype))
+    return x
+  args, kwargs = jax.tree.map(shape, (args, kwargs))
+  return model.lazy_init(rng, *args, **kwargs)['params']
 
 
 def uniform(scale: float):
