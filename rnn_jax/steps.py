@@ -44,17 +44,15 @@ class TrainState:
 
 
 def initial_state(task, tx: optax.GradientTransformation,
-                  seed: int, jit_init: bool = False,
-                  average: str = 'none') -> TrainState:
+                  seed: int, average: str = 'none') -> TrainState:
   """Step 0, replicated over the `data` mesh but for the carry, which goes
-  with the batch and is split like it. `jit_init` compiles the
-  initialisation: faster for large models, but its values may differ from
-  the eager ones in the last bit (an orthogonal init's QR), so runs use the
-  eager one, which published numbers were measured with. `average` keeps a
-  copy of the params to average (see `train.average`)."""
+  with the batch and is split like it. The parameters are initialised
+  eagerly, op by op (`models.init_params`): compiled, the tagging and
+  classification presets' embeddings differ in the last bit, and
+  published numbers were measured with the eager values. `average` keeps
+  a copy of the params to average (see `train.average`)."""
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
-  init = jax.jit(task.init_params) if jit_init else task.init_params
-  params = init(init_rng)
+  params = task.init_params(init_rng)
   state = distributed.replicate(TrainState(
       step=np.zeros((), np.int32), params=params, opt_state=tx.init(params),
       rng=train_rng, carry=None, epoch_loss=np.zeros((), np.float32),

@@ -72,7 +72,7 @@ def test_every_preset_builds_its_data_and_trains_two_steps(preset, tmp_path):
                               str(tmp_path))
   assert task.steps_per_epoch >= 1 and task.describe()
   tx, schedule = optim.from_config(config.train, task.steps_per_epoch)
-  state = steps.initial_state(task, tx, config.seed, jit_init=True)
+  state = steps.initial_state(task, tx, config.seed)
   train_step = steps.make_train_step(task, tx, schedule)
   # The first batch twice: one compilation (bucketed batches differ in
   # shape); the parameters after it show the updates were applied (the
