@@ -13,9 +13,10 @@ from rnn_jax import cells as cells_lib
 
 def init_params(model: nn.Module, rng, *args, **kwargs):
   """`model.init(rng, *args, **kwargs)['params']`, the same values, without
-  running the model: its array inputs pass as shapes (flax's lazy_init), so
-  the forward pass is traced and only the initialisers run, op by op as in
-  an eager init. Python values (flags, None) pass as they are."""
+  running the model on its inputs: the array inputs pass as shapes (flax's
+  lazy_init), so what depends on them is traced, not run, and the
+  initialisers run op by op as in an eager init. Python values (flags,
+  None) pass as they are."""
   def shape(x):
     if isinstance(x, (np.ndarray, jax.Array)):
       return jax.ShapeDtypeStruct(x.shape,
