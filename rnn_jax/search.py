@@ -347,7 +347,10 @@ def run_trial(plan, workdir: str) -> str | None:
               break
           if code is not None:
             break
-          time.sleep(_POLL_SECONDS)
+          try:  # back as soon as the run ends, else after a poll's time
+            run.wait(timeout=_POLL_SECONDS)
+          except subprocess.TimeoutExpired:
+            pass
         if pruned_at is not None:
           run.terminate()
           code = run.wait()
