@@ -390,7 +390,8 @@ def _plot(plan: Plan, rows, swept, workdir):
     if (not metrics_lib.higher_is_better(key)
         or key.endswith('grad_norm')):
       ax.set_yscale('log')
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # a run may not have recorded key
+      ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     ax.set_title(plan.title)
     fig.tight_layout()
