@@ -47,9 +47,10 @@ def initial_state(task, tx: optax.GradientTransformation,
                   seed: int, average: str = 'none') -> TrainState:
   """Step 0, replicated over the `data` mesh but for the carry, which goes
   with the batch and is split like it. The parameters are initialised
-  eagerly, op by op (`models.init_params`): compiled, the tagging and
-  classification presets' embeddings differ in the last bit, and
-  published numbers were measured with the eager values. `average` keeps
+  eagerly, op by op (`models.init_params`): compiled, some differ in the
+  last bit (the tagging and classification presets' embeddings, the
+  LRU's weights), and published numbers were measured with the eager
+  values. `average` keeps
   a copy of the params to average (see `train.average`)."""
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
   params = task.init_params(init_rng)

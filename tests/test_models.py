@@ -54,8 +54,8 @@ def test_two_half_batches_with_carried_state_equal_one_full_batch(cell, block):
      lambda: (np.ones((3, 5), np.int32), np.array([5, 2, 1]),
               np.ones((3, 2), np.int32)))])
 def test_init_params_equal_an_eager_init_bit_for_bit(model, inputs):
-  """models.init_params runs the initialisers alone: the same values as
-  model.init, which runs the forward pass too."""
+  """models.init_params gives model.init's values bit for bit, without
+  running the model on its inputs."""
   rng = jax.random.PRNGKey(4)
   eager = model.init(rng, *inputs())['params']
   lazy = models.init_params(model, rng, *inputs())
