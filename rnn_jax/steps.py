@@ -50,8 +50,8 @@ def initial_state(task, tx: optax.GradientTransformation,
   eagerly, op by op (`models.init_params`): compiled, some differ in the
   last bit (the tagging and classification presets' embeddings, the
   LRU's weights), and published numbers were measured with the eager
-  values. `average` keeps
-  a copy of the params to average (see `train.average`)."""
+  values. `average` keeps a copy of the params to average (see
+  `train.average`)."""
   init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
   params = task.init_params(init_rng)
   state = distributed.replicate(TrainState(
